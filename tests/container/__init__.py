@@ -1,0 +1,1 @@
+"""Container tests: build the image and run it under Docker as the Helm chart will."""

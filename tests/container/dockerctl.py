@@ -1,0 +1,135 @@
+"""A small typed wrapper over the docker CLI: subprocess only, no Docker SDK dependency."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+APP_IMAGE = os.environ.get("USER_SERVICE_IMAGE", "user-service:dev")
+POSTGRES_IMAGE = "user-service/postgres-standin:15"
+# How the chart's securityContext runs the pod: read-only root, only /tmp writable, the image's
+# fixed UID, no capabilities, no privilege escalation.
+HARDENED = (
+    "--read-only",
+    "--tmpfs", "/tmp",  # noqa: S108 (a path inside the container, not a temp file here)
+    "--user", "10001:10001",
+    "--cap-drop", "ALL",
+    "--security-opt", "no-new-privileges",
+)  # fmt: skip
+
+
+def docker_binary() -> str | None:
+    """Debian's client first: the newer one that may come first on PATH has no BuildKit."""
+    for candidate in (os.environ.get("DOCKER"), "/usr/bin/docker", shutil.which("docker")):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+class DockerError(RuntimeError):
+    """A docker CLI call failed; the message carries its stderr."""
+
+
+@dataclass(frozen=True)
+class Docker:
+    binary: str
+    # key=value put on every container and network the tests create, for the final sweep.
+    label: str
+
+    def __call__(
+        self, *args: str, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [self.binary, *args], capture_output=True, text=True, timeout=timeout, check=False
+        )
+        if check and proc.returncode != 0:
+            msg = f"docker {' '.join(args)} exited {proc.returncode}: {proc.stderr.strip()}"
+            raise DockerError(msg)
+        return proc
+
+    def inspect(self, name: str) -> dict[str, Any]:
+        result: list[dict[str, Any]] = json.loads(self("inspect", name).stdout)
+        return result[0]
+
+    def logs(self, name: str) -> str:
+        proc = self("logs", "--tail", "40", name, check=False)
+        return proc.stdout + proc.stderr
+
+    def sweep(self) -> None:
+        """Remove every container (with its anonymous volumes) and network of this run."""
+        ids = self("ps", "-aq", "--filter", f"label={self.label}", check=False).stdout.split()
+        if ids:
+            self("rm", "-fv", *ids, check=False)
+        nets = self("network", "ls", "-q", "--filter", f"label={self.label}", check=False)
+        if nets.stdout.split():
+            self("network", "rm", *nets.stdout.split(), check=False)
+
+
+@dataclass(frozen=True)
+class Postgres:
+    """The postgres stand-in container, reachable from other containers as `host`."""
+
+    container: str
+    network: str
+    host: str
+    user: str
+    password: str
+
+    def app_env(self, database: str) -> dict[str, str]:
+        """The libpq variables the chart gives the app (password from a Secret there)."""
+        return {
+            "PGHOST": self.host,
+            "PGPORT": "5432",
+            "PGUSER": self.user,
+            "PGPASSWORD": self.password,
+            "PGDATABASE": database,
+        }
+
+
+@dataclass(frozen=True)
+class Api:
+    """A running app container, published on loopback."""
+
+    container: str
+    base_url: str
+
+
+def env_args(env: dict[str, str]) -> list[str]:
+    return [arg for key, value in env.items() for arg in ("-e", f"{key}={value}")]
+
+
+def http_status(url: str, timeout: float = 2) -> int | None:
+    """The status of GET url, or None when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (http only)
+            status: int = response.status
+            return status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def wait_for(url: str, want: int, timeout: float, alive: Callable[[], None] | None = None) -> None:
+    """Poll url until it answers `want`; `alive()` may raise to stop early (container died)."""
+    deadline = time.monotonic() + timeout
+    last: int | None = None
+    while time.monotonic() < deadline:
+        last = http_status(url)
+        if last == want:
+            return
+        if alive is not None:
+            alive()
+        time.sleep(0.2)
+    msg = f"{url} answered {last}, not {want}, within {timeout}s"
+    raise TimeoutError(msg)
