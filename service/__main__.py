@@ -1,0 +1,151 @@
+"""Command line: `serve` (the web process) and `migrate` (a one-off admin process)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+import asyncpg
+
+from service import __version__
+from service.config import ConfigError, Settings
+from service.db import TRANSIENT_ERRORS, backoff_delays, connect_kwargs, describe
+from service.devdb import EmbeddedPostgres, EmbeddedPostgresError
+from service.logs import configure_logging
+from service.migrations import MigrationError, apply_migrations, load_migrations, pending_migrations
+from service.server import ForcedExit, serve
+
+logger = logging.getLogger("service")
+
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="user-service", description=__doc__)
+    parser.add_argument("--version", action="version", version=__version__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="serve the HTTP API (embedded PostgreSQL if none is set)")
+    migrate = commands.add_parser("migrate", help="apply pending SQL migrations, then exit")
+    migrate.add_argument(
+        "--check", action="store_true", help="apply nothing; exit 1 if migrations are pending"
+    )
+    migrate.add_argument(
+        "--wait-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="keep retrying to reach the database this long (default 60)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env(os.environ)
+    except ConfigError as exc:
+        print(f"user-service: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure_logging(settings.log_level)
+    if args.command == "serve":
+        return _serve(settings)
+    if not settings.database_configured:
+        print(
+            "user-service: configuration error: DATABASE_URL: not set (nor PGHOST); "
+            "migrate needs a database",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    return asyncio.run(_migrate(settings, check=args.check, wait_timeout=args.wait_timeout))
+
+
+def _serve(settings: Settings) -> int:
+    embedded: EmbeddedPostgres | None = None
+    try:
+        if not settings.database_configured:
+            try:
+                embedded = EmbeddedPostgres()
+                settings = settings.with_database_url(embedded.start())
+            except EmbeddedPostgresError as exc:
+                print(
+                    f"user-service: configuration error: DATABASE_URL: not set, and {exc}",
+                    file=sys.stderr,
+                )
+                return EXIT_CONFIG
+            logger.warning(
+                "NO DATABASE CONFIGURED: using an embedded, throwaway development PostgreSQL. "
+                "Its data is deleted at exit. Set DATABASE_URL for anything else.",
+                extra={"data_dir": str(embedded.data_dir), "postgres_pid": embedded.pid},
+            )
+            code = asyncio.run(_migrate(settings, check=False, wait_timeout=10))
+            if code != EXIT_OK:
+                return code
+        logger.info("starting", extra={"version": __version__, "settings": settings.redacted()})
+        asyncio.run(serve(settings))
+    except ForcedExit:
+        return EXIT_FAILURE
+    finally:
+        if embedded is not None:
+            embedded.cleanup()
+            logger.info("embedded PostgreSQL stopped and its data deleted")
+    return EXIT_OK
+
+
+async def _migrate(settings: Settings, *, check: bool, wait_timeout: float) -> int:
+    migrations = load_migrations()
+    conn = await _connect_with_retry(settings, wait_timeout)
+    if conn is None:
+        return EXIT_FAILURE
+    try:
+        if check:
+            pending = await pending_migrations(conn, migrations)
+            for m in pending:
+                logger.warning(
+                    "migration pending", extra={"version": m.version, "migration": m.name}
+                )
+            logger.info("migration check", extra={"pending": len(pending)})
+            return EXIT_FAILURE if pending else EXIT_OK
+        applied = await apply_migrations(conn, migrations)
+        logger.info(
+            "migrations up to date",
+            extra={"applied": len(applied), "version": migrations[-1].version},
+        )
+    except MigrationError as exc:
+        logger.error("migrations refused", extra={"reason": str(exc)})  # noqa: TRY400 - no trace
+        return EXIT_FAILURE
+    finally:
+        await conn.close()
+    return EXIT_OK
+
+
+async def _connect_with_retry(
+    settings: Settings, wait_timeout: float
+) -> asyncpg.Connection[asyncpg.Record] | None:
+    kwargs = connect_kwargs(settings)
+    # Migrations may run long and wait for each other's advisory lock: no statement timeout.
+    kwargs["server_settings"]["statement_timeout"] = "0"
+    kwargs["server_settings"]["application_name"] = "user-service-migrate"
+    deadline = asyncio.get_running_loop().time() + wait_timeout
+    async for delay in backoff_delays():
+        try:
+            conn: asyncpg.Connection[asyncpg.Record] = await asyncpg.connect(**kwargs)
+        except TRANSIENT_ERRORS as exc:
+            remaining = deadline - asyncio.get_running_loop().time()
+            extra = {"error": describe(exc), "retry_in_seconds": round(delay, 2)}
+            if remaining <= 0:
+                # An outage, not a bug: the reason is enough, a traceback would be noise.
+                logger.error("database not reachable, giving up", extra=extra)  # noqa: TRY400
+                return None
+            logger.warning("database not reachable yet, retrying", extra=extra)
+            await asyncio.sleep(min(delay, remaining))
+        else:
+            return conn
+    return None  # unreachable: backoff_delays never ends
+
+
+if __name__ == "__main__":
+    sys.exit(main())

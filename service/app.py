@@ -1,0 +1,66 @@
+"""The app factory: settings in, a wired aiohttp application out. No network I/O here."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from importlib import resources
+
+from aiohttp import web
+
+from service import handlers, health
+from service.config import Settings
+from service.db import Database
+from service.errors import error_middleware
+from service.keys import DATABASE, METRICS, OPENAPI, READINESS, SETTINGS
+from service.logs import request_id_middleware
+from service.metrics import Metrics, metrics_handler, metrics_middleware
+from service.migrations import latest_version, load_migrations
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        # Outermost first: ids for every log line, then metrics and drain on the final
+        # response, then the one place errors become JSON.
+        middlewares=[
+            request_id_middleware,
+            metrics_middleware,
+            health.drain_middleware,
+            error_middleware,
+        ],
+        client_max_size=settings.max_body_bytes,
+    )
+    metrics = Metrics()
+    database = Database(settings, metrics)
+    app[SETTINGS] = settings
+    app[METRICS] = metrics
+    app[DATABASE] = database
+    app[READINESS] = health.Readiness(
+        database,
+        metrics,
+        schema_version=latest_version(load_migrations()),
+        timeout=settings.readiness_timeout,
+        cache_seconds=settings.readiness_cache_seconds,
+    )
+    app[OPENAPI] = resources.files("service").joinpath("openapi.json").read_bytes()
+    app.cleanup_ctx.append(_database_pool)
+
+    health.add_routes(app)
+    handlers.add_routes(app)
+    app.router.add_get("/metrics", metrics_handler, allow_head=False)
+    app.router.add_get("/openapi.json", _openapi, allow_head=False)
+    return app
+
+
+async def _database_pool(app: web.Application) -> AsyncIterator[None]:
+    """Connects in the background: the process is live at once and ready once connected."""
+    database = app[DATABASE]
+    connecting = asyncio.create_task(database.connect())
+    yield
+    connecting.cancel()
+    await asyncio.gather(connecting, return_exceptions=True)
+    await database.close()
+
+
+async def _openapi(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[OPENAPI], content_type="application/json")

@@ -1,0 +1,213 @@
+"""Settings, read once from the environment (factor 3) and validated before anything starts."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+T = TypeVar("T")
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(Exception):
+    """An environment variable is missing or invalid; the process must not start."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    """One documented environment variable: the single source for parsing, defaults and docs."""
+
+    name: str
+    default: str | None
+    help: str
+    secret: bool = False
+
+
+# Every variable the service reads. `.env.example`, the README table and the chart's tests are
+# checked against this list, so it is the one place to add a setting.
+VARIABLES: tuple[Variable, ...] = (
+    Variable(
+        "DATABASE_URL",
+        None,
+        "postgresql://user:password@host:5432/db. Unset, with no "
+        "PGHOST either: `serve` starts an embedded throwaway PostgreSQL (development only).",
+        secret=True,
+    ),
+    Variable(
+        "PGHOST", None, "libpq-style alternative to DATABASE_URL (the Helm chart uses these)."
+    ),
+    Variable("PGPORT", None, "libpq port (default 5432)."),
+    Variable("PGUSER", None, "libpq user."),
+    Variable("PGPASSWORD", None, "libpq password.", secret=True),
+    Variable("PGDATABASE", None, "libpq database name."),
+    # A container must listen on all interfaces to be reachable through its Service.
+    Variable("HOST", "0.0.0.0", "Address to bind."),  # noqa: S104
+    Variable("PORT", "8080", "TCP port for the API, probes and metrics."),
+    Variable("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING, ERROR or CRITICAL."),
+    Variable("DB_POOL_MIN_SIZE", "2", "Connections the pool keeps open."),
+    Variable(
+        "DB_POOL_MAX_SIZE",
+        "10",
+        "Most connections per process (the chart budgets "
+        "maxReplicas x this against max_connections).",
+    ),
+    Variable("DB_CONNECT_TIMEOUT_SECONDS", "5", "Timeout to open one database connection."),
+    Variable("DB_ACQUIRE_TIMEOUT_SECONDS", "2", "Longest wait for a pooled connection; then 503."),
+    Variable("DB_STATEMENT_TIMEOUT_SECONDS", "5", "Server-side statement_timeout for each query."),
+    Variable("MAX_BODY_BYTES", "65536", "Largest accepted request body; larger gets 413."),
+    Variable("READINESS_TIMEOUT_SECONDS", "1", "Database ping timeout for /readyz."),
+    Variable(
+        "READINESS_CACHE_SECONDS",
+        "1",
+        "How long a readiness result is reused (probe storms cost one query per this interval).",
+    ),
+    Variable(
+        "DRAIN_DELAY_SECONDS",
+        "5",
+        "After SIGTERM: seconds of serving with /readyz at 503, "
+        "so load balancers stop routing here before the listener closes.",
+    ),
+    Variable(
+        "SHUTDOWN_TIMEOUT_SECONDS",
+        "20",
+        "After the drain delay: the most time in-flight requests get before the process exits.",
+    ),
+)
+VARIABLE_NAMES = frozenset(v.name for v in VARIABLES)
+_DEFAULTS = {v.name: v.default for v in VARIABLES}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str | None
+    # True when connection parameters come from PG* variables (asyncpg reads them itself).
+    use_libpq_env: bool
+    host: str
+    port: int
+    log_level: str
+    pool_min_size: int
+    pool_max_size: int
+    connect_timeout: float
+    acquire_timeout: float
+    statement_timeout: float
+    max_body_bytes: int
+    readiness_timeout: float
+    readiness_cache_seconds: float
+    drain_delay: float
+    shutdown_timeout: float
+
+    @property
+    def database_configured(self) -> bool:
+        return self.database_url is not None or self.use_libpq_env
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        def get(name: str) -> str:
+            value = environ.get(name, "").strip()
+            default = _DEFAULTS[name]
+            return value if value else (default or "")
+
+        database_url = get("DATABASE_URL") or None
+        if database_url is not None:
+            _check_database_url(database_url)
+        pool_min = _parse(get, "DB_POOL_MIN_SIZE", _integer(0, 1000))
+        pool_max = _parse(get, "DB_POOL_MAX_SIZE", _integer(1, 1000))
+        if pool_min > pool_max:
+            raise ConfigError(
+                "DB_POOL_MIN_SIZE", f"{pool_min} is more than DB_POOL_MAX_SIZE ({pool_max})"
+            )
+        level = get("LOG_LEVEL").upper()
+        if level not in LOG_LEVELS:
+            raise ConfigError("LOG_LEVEL", f"{level!r} is not one of {', '.join(LOG_LEVELS)}")
+        return cls(
+            database_url=database_url,
+            use_libpq_env=database_url is None and bool(get("PGHOST")),
+            host=get("HOST"),
+            port=_parse(get, "PORT", _integer(1, 65535)),
+            log_level=level,
+            pool_min_size=pool_min,
+            pool_max_size=pool_max,
+            connect_timeout=_parse(get, "DB_CONNECT_TIMEOUT_SECONDS", _seconds(0.1, 300)),
+            acquire_timeout=_parse(get, "DB_ACQUIRE_TIMEOUT_SECONDS", _seconds(0.01, 300)),
+            statement_timeout=_parse(get, "DB_STATEMENT_TIMEOUT_SECONDS", _seconds(0.001, 3600)),
+            max_body_bytes=_parse(get, "MAX_BODY_BYTES", _integer(256, 64 * 1024 * 1024)),
+            readiness_timeout=_parse(get, "READINESS_TIMEOUT_SECONDS", _seconds(0.01, 60)),
+            readiness_cache_seconds=_parse(get, "READINESS_CACHE_SECONDS", _seconds(0, 60)),
+            drain_delay=_parse(get, "DRAIN_DELAY_SECONDS", _seconds(0, 300)),
+            shutdown_timeout=_parse(get, "SHUTDOWN_TIMEOUT_SECONDS", _seconds(0, 3600)),
+        )
+
+    def with_database_url(self, database_url: str) -> Settings:
+        """A copy pointing at another database (the embedded development server)."""
+        values = asdict(self)
+        values.update(database_url=database_url, use_libpq_env=False)
+        return Settings(**values)
+
+    def redacted(self) -> dict[str, Any]:
+        """The effective settings, safe to log: passwords never leave the process."""
+        values = asdict(self)
+        if self.database_url is not None:
+            values["database_url"] = redact_url(self.database_url)
+        return values
+
+
+def redact_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+def _check_database_url(url: str) -> None:
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises on a non-numeric port
+    except ValueError as exc:
+        raise ConfigError("DATABASE_URL", f"not a valid URL ({exc})") from None
+    if parts.scheme not in ("postgres", "postgresql"):
+        # Never echo the URL: it may hold a password.
+        raise ConfigError("DATABASE_URL", "must start with postgresql:// or postgres://")
+
+
+def _parse(get: Callable[[str], str], name: str, convert: Callable[[str], T]) -> T:
+    raw = get(name)
+    try:
+        return convert(raw)
+    except ValueError as exc:
+        raise ConfigError(name, f"{raw!r} {exc}") from None
+
+
+def _integer(low: int, high: int) -> Callable[[str], int]:
+    def convert(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError("is not a whole number") from None
+        if not low <= value <= high:
+            raise ValueError(f"is not between {low} and {high}")
+        return value
+
+    return convert
+
+
+def _seconds(low: float, high: float) -> Callable[[str], float]:
+    def convert(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError("is not a number of seconds") from None
+        if not math.isfinite(value) or not low <= value <= high:
+            raise ValueError(f"is not between {low} and {high} seconds")
+        return value
+
+    return convert

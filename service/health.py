@@ -1,0 +1,155 @@
+"""Liveness, readiness and the seed's /health; readiness also carries the drain state.
+
+Liveness answers from the process alone: a slow database must never get pods restarted.
+Readiness asks the database, but at most once per READINESS_CACHE_SECONDS whatever the probe
+rate, and concurrent probes share the one check in flight, so probe storms can't starve the pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+import asyncpg
+from aiohttp import web
+
+from service import __version__
+from service.db import Database
+from service.errors import DatabaseUnavailable
+from service.keys import READINESS, Handler
+from service.metrics import Metrics
+
+logger = logging.getLogger(__name__)
+
+_LIVE_BODY = b'{"status": "ok"}'  # constant: liveness does no work and allocates next to nothing
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseCheck:
+    checks: dict[str, str]  # check name -> "ok" or the reason it fails
+    at: float = field(default_factory=time.monotonic)
+
+    @property
+    def database_ok(self) -> bool:
+        return self.checks.get("database") == "ok"
+
+    @property
+    def ok(self) -> bool:
+        return all(v == "ok" for v in self.checks.values())
+
+
+class Readiness:
+    def __init__(
+        self,
+        db: Database,
+        metrics: Metrics,
+        *,
+        schema_version: int,
+        timeout: float,
+        cache_seconds: float,
+    ) -> None:
+        self._db = db
+        self._metrics = metrics
+        self._schema_version = schema_version
+        self._timeout = timeout
+        self._cache_seconds = cache_seconds
+        self._last: DatabaseCheck | None = None
+        self._in_flight: asyncio.Task[DatabaseCheck] | None = None
+        self.draining = False
+
+    def start_draining(self) -> None:
+        self.draining = True
+        self._metrics.draining.set(1)
+        self._metrics.ready.set(0)
+
+    async def database(self) -> DatabaseCheck:
+        last = self._last
+        if last is not None and time.monotonic() - last.at < self._cache_seconds:
+            return last
+        if self._in_flight is None:
+            self._in_flight = asyncio.create_task(self._check_database())
+            self._in_flight.add_done_callback(self._clear_in_flight)
+        # shield: a probe that disconnects must not cancel the check other probes wait on.
+        result = await asyncio.shield(self._in_flight)
+        self._last = result
+        return result
+
+    def _clear_in_flight(self, _: asyncio.Task[DatabaseCheck]) -> None:
+        self._in_flight = None
+
+    async def _check_database(self) -> DatabaseCheck:
+        try:
+            async with asyncio.timeout(self._timeout):
+                async with self._db.connection(wait=self._timeout) as conn:
+                    # One round trip is both the ping and the schema check.
+                    version = await conn.fetchval(
+                        "-- name: schema_version\n"
+                        "SELECT coalesce(max(version), 0) FROM schema_migrations"
+                    )
+        except asyncpg.UndefinedTableError:
+            return DatabaseCheck({"database": "ok", "schema": "no schema yet: run `migrate`"})
+        except DatabaseUnavailable as exc:
+            return DatabaseCheck({"database": exc.reason, "schema": "unknown"})
+        except TimeoutError:
+            return DatabaseCheck(
+                {"database": f"no answer within {self._timeout} s", "schema": "unknown"}
+            )
+        return DatabaseCheck({"database": "ok", "schema": self._schema_state(int(version))})
+
+    def _schema_state(self, version: int) -> str:
+        if version < self._schema_version:
+            return (
+                f"pending migrations: database at version {version}, this build needs "
+                f"{self._schema_version}; run `migrate`"
+            )
+        # Newer is fine: migrations are backward compatible so old pods keep serving in a rollout.
+        return "ok"
+
+    async def report(self) -> tuple[bool, dict[str, str]]:
+        check = await self.database()
+        checks = {"draining": "shutting down" if self.draining else "ok", **check.checks}
+        ready = not self.draining and check.ok
+        self._metrics.ready.set(1 if ready else 0)
+        return ready, checks
+
+
+async def liveness(request: web.Request) -> web.Response:
+    return web.Response(body=_LIVE_BODY, content_type="application/json")
+
+
+async def readiness(request: web.Request) -> web.Response:
+    ready, checks = await request.app[READINESS].report()
+    status = "ready" if ready else "not ready"
+    return web.json_response({"status": status, "checks": checks}, status=200 if ready else 503)
+
+
+async def seed_health(request: web.Request) -> web.Response:
+    """The seed's contract, kept for its clients; agrees with /readyz about the database."""
+    check = await request.app[READINESS].database()
+    healthy = check.database_ok
+    return web.json_response(
+        {
+            "status": "healthy" if healthy else "unhealthy",
+            "database": "connected" if healthy else "disconnected",
+            "version": __version__,
+        },
+        status=200 if healthy else 503,
+    )
+
+
+@web.middleware
+async def drain_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    if request.app[READINESS].draining:
+        # Existing keep-alive connections never see an endpoint change: ask clients to
+        # reconnect, so their next request goes through the Service to a replica that stays.
+        response.force_close()
+    return response
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/healthz", liveness, allow_head=False)
+    app.router.add_get("/readyz", readiness, allow_head=False)
+    app.router.add_get("/health", seed_health, allow_head=False)

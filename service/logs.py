@@ -1,0 +1,114 @@
+"""JSON logs on stdout (factor 11), request ids, and the one access-log line per request."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import uuid
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from pythonjsonlogger.json import JsonFormatter
+
+from service.keys import Handler
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# Accept a caller's id only if it is short and made of characters safe in logs and headers.
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+# Paths polled by kubelets and Prometheus: logged at DEBUG so they don't flood production logs.
+QUIET_PATHS = frozenset({"/healthz", "/readyz", "/health", "/metrics"})
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
+
+access_logger = logging.getLogger("service.access")
+
+
+class _Formatter(JsonFormatter):
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        moment = datetime.fromtimestamp(record.created, UTC)
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class _RequestIdFilter(logging.Filter):
+    """Stamps every record emitted while a request is handled with that request's id."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request_id = request_id_var.get()
+        if request_id is not None and not hasattr(record, "request_id"):
+            record.request_id = request_id
+        return True
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        _Formatter(
+            "{asctime}{levelname}{name}{message}",
+            style="{",
+            rename_fields={"asctime": "timestamp", "levelname": "level", "name": "logger"},
+        )
+    )
+    handler.addFilter(_RequestIdFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # aiohttp's own access log is replaced by ours; its other loggers keep the root level.
+    logging.getLogger("aiohttp.access").disabled = True
+
+
+def incoming_request_id(request: web.Request) -> str:
+    candidate = request.headers.get(REQUEST_ID_HEADER, "")
+    if _VALID_REQUEST_ID.fullmatch(candidate):
+        return candidate
+    return uuid.uuid4().hex
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request_id = incoming_request_id(request)
+    request[REQUEST_ID] = request_id
+    token = request_id_var.set(request_id)
+    try:
+        response = await handler(request)
+    finally:
+        request_id_var.reset(token)
+    response.headers[REQUEST_ID_HEADER] = request_id
+    return response
+
+
+def route_template(request: web.BaseRequest) -> str:
+    """The matched route's template (`/users/{user_id}`), never the raw path."""
+    match_info = getattr(request, "match_info", None)
+    route = getattr(match_info, "route", None)
+    resource = getattr(route, "resource", None)
+    return resource.canonical if resource is not None else "<unmatched>"
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One structured line per request, written after the response was sent."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        quiet = request.path in QUIET_PATHS
+        level = logging.DEBUG if quiet else logging.INFO
+        if not self.logger.isEnabledFor(level):
+            return
+        fields: dict[str, Any] = {
+            "method": request.method,
+            "route": route_template(request),
+            "path": request.path,
+            "status": response.status,
+            "duration_ms": round(time * 1000, 3),
+            "response_bytes": response.body_length,
+            "request_id": request.get(REQUEST_ID, None),
+            "remote": request.remote,
+        }
+        self.logger.log(level, "request", extra=fields)
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)  # INFO enabled means DEBUG may be too

@@ -1,0 +1,114 @@
+"""Versioned SQL migrations (factor 12), applied by a one-off `migrate` command, never at boot.
+
+Each file `NNNN_name.sql` runs in its own transaction and is recorded in schema_migrations with
+a checksum. A session-level advisory lock serialises concurrent runs (several Job pods, several
+developers): the second waits, then finds nothing pending.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+import asyncpg
+
+logger = logging.getLogger(__name__)
+
+# Any constant works as long as every runner uses the same one: "user-svc" in ASCII.
+ADVISORY_LOCK_ID = 0x757365722D737663
+_FILE_NAME = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
+
+
+class MigrationError(Exception):
+    """The database's history disagrees with the files in this build."""
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode("utf-8")).hexdigest()
+
+
+def load_migrations() -> list[Migration]:
+    found = []
+    for entry in resources.files("service").joinpath("migrations").iterdir():
+        match = _FILE_NAME.fullmatch(entry.name)
+        if match is None:
+            continue
+        found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise MigrationError(f"migration versions must be 1, 2, 3... without gaps: {versions}")
+    return found
+
+
+def latest_version(migrations: list[Migration]) -> int:
+    return migrations[-1].version if migrations else 0
+
+
+_CREATE_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    integer PRIMARY KEY,
+    name       text NOT NULL,
+    checksum   text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)"""
+
+
+async def _applied(conn: asyncpg.Connection[asyncpg.Record]) -> dict[int, str]:
+    exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
+    if not exists:
+        return {}
+    rows = await conn.fetch("SELECT version, checksum FROM schema_migrations")
+    return {r["version"]: r["checksum"] for r in rows}
+
+
+def _pending(migrations: list[Migration], applied: dict[int, str]) -> list[Migration]:
+    for m in migrations:
+        if m.version in applied and applied[m.version] != m.checksum:
+            raise MigrationError(
+                f"migration {m.version:04d}_{m.name} was changed after it was "
+                "applied: add a new migration instead of editing an old one"
+            )
+    return [m for m in migrations if m.version not in applied]
+
+
+async def pending_migrations(
+    conn: asyncpg.Connection[asyncpg.Record], migrations: list[Migration]
+) -> list[Migration]:
+    return _pending(migrations, await _applied(conn))
+
+
+async def apply_migrations(
+    conn: asyncpg.Connection[asyncpg.Record], migrations: list[Migration]
+) -> list[Migration]:
+    """Applies what is pending, each in its own transaction; returns what it applied."""
+    await conn.execute("SELECT pg_advisory_lock($1)", ADVISORY_LOCK_ID)
+    try:
+        await conn.execute(_CREATE_TABLE)
+        pending = _pending(migrations, await _applied(conn))
+        for migration in pending:
+            async with conn.transaction():
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                    migration.version,
+                    migration.name,
+                    migration.checksum,
+                )
+            logger.info(
+                "migration applied",
+                extra={"version": migration.version, "migration": migration.name},
+            )
+        return pending
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", ADVISORY_LOCK_ID)

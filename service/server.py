@@ -1,0 +1,89 @@
+"""Serving with a drain that drops no request (factor 9).
+
+On SIGTERM or SIGINT:
+1. readiness fails at once, but the listener stays open for DRAIN_DELAY_SECONDS, answering
+   with `Connection: close`, so load balancers and keep-alive clients move elsewhere;
+2. the listener closes, idle connections close, in-flight requests get SHUTDOWN_TIMEOUT_SECONDS;
+3. the pool closes and the process exits 0. A second signal exits at once (code 1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+
+from aiohttp import web
+
+from service.app import create_app
+from service.config import Settings
+from service.keys import READINESS
+from service.logs import AccessLogger
+
+logger = logging.getLogger(__name__)
+
+
+class ForcedExit(Exception):
+    """A second signal arrived during shutdown."""
+
+
+async def serve(settings: Settings) -> None:
+    app = create_app(settings)
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log_class=AccessLogger,
+        access_log=logging.getLogger("service.access"),
+        shutdown_timeout=settings.shutdown_timeout,
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    logger.info("listening", extra={"host": settings.host, "port": settings.port})
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    main_task = asyncio.current_task()
+    if main_task is None:  # pragma: no cover - always inside asyncio.run
+        raise RuntimeError("serve() must run inside a task")
+
+    def on_signal(signum: signal.Signals) -> None:
+        if stop.is_set():
+            logger.warning("second signal: exiting now", extra={"signal": signum.name})
+            main_task.cancel("forced")
+            return
+        logger.info("shutdown requested", extra={"signal": signum.name})
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        await stop.wait()
+        await _shut_down(app, runner, settings)
+    except asyncio.CancelledError:
+        raise ForcedExit from None
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
+async def _shut_down(app: web.Application, runner: web.AppRunner, settings: Settings) -> None:
+    started = time.monotonic()
+    app[READINESS].start_draining()
+    logger.info(
+        "draining: readiness now fails, still serving",
+        extra={"drain_delay_seconds": settings.drain_delay},
+    )
+    await asyncio.sleep(settings.drain_delay)
+    logger.info(
+        "closing listener, finishing in-flight requests",
+        extra={
+            "shutdown_timeout_seconds": settings.shutdown_timeout,
+            "elapsed_seconds": round(time.monotonic() - started, 3),
+        },
+    )
+    # Closes the listening socket and idle keep-alives, waits up to shutdown_timeout for
+    # handlers, then runs cleanup_ctx (the pool closes last).
+    await runner.cleanup()
+    logger.info("stopped", extra={"elapsed_seconds": round(time.monotonic() - started, 3)})
