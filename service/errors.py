@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from service.keys import Handler
+from service.keys import SETTINGS, Handler
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +70,10 @@ class DatabaseUnavailable(ApiError):
         self.reason = reason
 
 
+def too_large_message(max_bytes: int) -> str:
+    return f"request body is too large (limit: {max_bytes} bytes)"
+
+
 def error_response(
     status: int, body: dict[str, Any], headers: Mapping[str, str] | None = None
 ) -> web.Response:
@@ -89,17 +93,17 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         # body over client_max_size (413). Same JSON shape as ours.
         if exc.status < 400:
             raise
-        headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow",)}
-        return error_response(exc.status, {"error": _reason(exc)}, headers)
+        headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+        return error_response(exc.status, {"error": _reason(request, exc)}, headers)
     except Exception:
         # The one place an unexpected failure is logged, with its traceback, then hidden.
         logger.exception("unhandled error", extra={"path": request.path})
         return error_response(500, {"error": "internal server error"})
 
 
-def _reason(exc: web.HTTPException) -> str:
+def _reason(request: web.Request, exc: web.HTTPException) -> str:
     if isinstance(exc, web.HTTPMethodNotAllowed):
         return f"method {exc.method} is not allowed here"
     if exc.status == 413:
-        return "request body is too large"
+        return too_large_message(request.app[SETTINGS].max_body_bytes)
     return exc.reason.lower()

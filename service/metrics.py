@@ -61,7 +61,7 @@ class Metrics:
     def __init__(self) -> None:
         # `_created` series double the series count and no dashboard reads them. The switch is
         # process-wide in prometheus-client; setting it again is harmless.
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped upstream
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         ProcessCollector(registry=r)

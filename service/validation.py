@@ -9,7 +9,13 @@ from typing import Any
 
 from aiohttp import web
 
-from service.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
+from service.errors import (
+    BadRequest,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    too_large_message,
+)
 
 USERNAME = re.compile(r"[A-Za-z0-9_.\-]{3,50}")
 # A plausible local@domain.tld: no spaces, controls or extra @, a dot-separated domain.
@@ -40,7 +46,7 @@ async def read_json_object(request: web.Request, max_bytes: int) -> dict[str, An
     if charset is not None and charset.lower() not in ("utf-8", "utf8"):
         raise UnsupportedMediaType("JSON bodies must be UTF-8")
     if request.content_length is not None and request.content_length > max_bytes:
-        raise PayloadTooLarge(f"request body is larger than {max_bytes} bytes")
+        raise PayloadTooLarge(too_large_message(max_bytes))
     raw = await request.read()  # the app's client_max_size bounds chunked bodies too
     try:
         text = raw.decode("utf-8")

