@@ -65,7 +65,7 @@ def run_script(docker: Docker, *command: str) -> str:
     """Run one of the repo's build scripts; their last line reports time and size."""
     proc = subprocess.run(
         command, cwd=REPO, capture_output=True, text=True, timeout=1200, check=False,
-        env={**os.environ, "DOCKER": docker.binary},
+        env={**os.environ, "DOCKER": docker.binary, "IMAGE": APP_IMAGE},
     )  # fmt: skip
     if proc.returncode != 0:
         pytest.fail(f"{' '.join(command)} failed:\n{proc.stdout}\n{proc.stderr}", pytrace=False)

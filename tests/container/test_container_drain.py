@@ -107,5 +107,7 @@ async def test_stop_under_keepalive_load_drains_and_exits_0(
     assert load.failures == []
     assert state["ExitCode"] == 0, state
     assert stopped_after < STOP_TIMEOUT  # exited by itself, no SIGKILL
-    assert readiness_503_after < 1  # readiness fails at once on SIGTERM
-    assert load.ok_after_sigterm > 0  # and the pod kept serving while endpoints drained
+    assert readiness_503_after < 1.5  # readiness fails at once on SIGTERM (+ docker's latency)
+    # ...and the process kept serving while endpoints drained, not exiting at once.
+    assert load.ok_after_sigterm > 0
+    assert stopped_after >= DRAIN_DELAY
