@@ -35,7 +35,7 @@ pytestmark = pytest.mark.container
 
 def skip_or_fail(reason: str) -> NoReturn:
     """Skip on a developer machine; fail under CI=true, where these tests must run."""
-    if os.environ.get("CI") == "true":
+    if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{reason} (CI=true: container tests must run, not skip)", pytrace=False)
     pytest.skip(reason)
 
@@ -81,8 +81,11 @@ def images(docker: Docker) -> str:
 
 
 @pytest.fixture(scope="session")
-def postgres(docker: Docker, images: str, run_id: str) -> Iterator[Postgres]:
-    """The postgres stand-in on a private network: how the app reaches its database in a pod."""
+def pg_container(docker: Docker, images: str, run_id: str) -> Iterator[Postgres]:
+    """The postgres stand-in on a private network: how the app reaches its database in a pod.
+
+    Not named `postgres`: that is the embedded server fixture of tests/conftest.py.
+    """
     network = f"us-test-{run_id}"
     docker("network", "create", "--label", docker.label, network)
     pg = Postgres(
@@ -107,15 +110,18 @@ def postgres(docker: Docker, images: str, run_id: str) -> Iterator[Postgres]:
     docker("network", "rm", network, check=False)
 
 
+def create_database(docker: Docker, pg: Postgres, name: str) -> str:
+    command = ("psql", "-q", "-U", pg.user, "-d", "postgres", "-c", f'CREATE DATABASE "{name}"')
+    docker("exec", pg.container, *command)
+    return name
+
+
 @pytest.fixture
-def new_database(docker: Docker, postgres: Postgres) -> Callable[[], str]:
+def new_database(docker: Docker, pg_container: Postgres) -> Callable[[], str]:
     """Create an empty database with a unique name: tests that migrate start from nothing."""
 
     def create() -> str:
-        name = f"t_{secrets.token_hex(4)}"
-        docker("exec", postgres.container, "psql", "-q", "-U", postgres.user, "-d", "postgres",
-               "-c", f'CREATE DATABASE "{name}"')  # fmt: skip
-        return name
+        return create_database(docker, pg_container, f"t_{secrets.token_hex(4)}")
 
     return create
 
@@ -132,11 +138,10 @@ def run_once(
 
 
 @pytest.fixture(scope="session")
-def app_database(docker: Docker, postgres: Postgres) -> str:
+def app_database(docker: Docker, pg_container: Postgres) -> str:
     """A migrated database shared by the tests that only need a working app."""
-    docker("exec", postgres.container, "psql", "-q", "-U", postgres.user, "-d", "postgres",
-           "-c", 'CREATE DATABASE "app"')  # fmt: skip
-    proc = run_once(docker, postgres.app_env("app"), postgres.network, "migrate")
+    create_database(docker, pg_container, "app")
+    proc = run_once(docker, pg_container.app_env("app"), pg_container.network, "migrate")
     assert proc.returncode == 0, proc.stderr
     return "app"
 
@@ -146,7 +151,7 @@ ApiFactory = Callable[..., Api]
 
 @pytest.fixture(scope="session")
 def start_api(
-    docker: Docker, postgres: Postgres, app_database: str, run_id: str
+    docker: Docker, pg_container: Postgres, app_database: str, run_id: str
 ) -> Iterator[ApiFactory]:
     """Start app containers as the chart runs them; each is removed at the end of the session."""
     started: list[str] = []
@@ -155,9 +160,9 @@ def start_api(
         name = f"us-test-{run_id}-api{len(started)}"
         started.append(name)
         docker(
-            "run", "-d", "--name", name, "--label", docker.label, "--network", postgres.network,
+            "run", "-d", "--name", name, "--label", docker.label, "--network", pg_container.network,
             *HARDENED, "-p", "127.0.0.1::8080",
-            *env_args({**postgres.app_env(app_database), **env}), APP_IMAGE,
+            *env_args({**pg_container.app_env(app_database), **env}), APP_IMAGE,
         )  # fmt: skip
         host_port = docker("port", name, "8080/tcp").stdout.split()[0]
         api = Api(container=name, base_url=f"http://{host_port}")

@@ -18,12 +18,12 @@ pytestmark = pytest.mark.container
 
 
 def test_migrate_applies_then_is_a_no_op(
-    docker: Docker, postgres: Postgres, new_database: Callable[[], str]
+    docker: Docker, pg_container: Postgres, new_database: Callable[[], str]
 ) -> None:
-    env = postgres.app_env(new_database())
+    env = pg_container.app_env(new_database())
 
     def migrate(*args: str) -> int:
-        proc = run_once(docker, env, postgres.network, "migrate", *args)
+        proc = run_once(docker, env, pg_container.network, "migrate", *args)
         return proc.returncode
 
     assert migrate("--check") == 1  # pending on an empty database
