@@ -20,6 +20,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 _SYSTEM_USER = "user-service-pg"
@@ -48,10 +49,18 @@ def _free_port() -> int:
         return port
 
 
-def _die_with_parent() -> None:
-    # Runs in the child after it dropped privileges, so the setting survives.
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGQUIT)
+def _parent_death_signal() -> Callable[[], None]:
+    """A preexec hook making the kernel send SIGQUIT to postgres if we die without stopping it.
+
+    libc is loaded here, in the parent: the forked child only makes the one prctl call. It runs
+    after the child dropped privileges, so the setting survives the user switch.
+    """
+    prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+
+    def hook() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGQUIT)
+
+    return hook
 
 
 class EmbeddedPostgres:
@@ -148,7 +157,7 @@ class EmbeddedPostgres:
             stderr=log,
             cwd=self.root,
             start_new_session=True,  # a terminal's Ctrl-C reaches us, and we stop it in order
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only calls prctl
+            preexec_fn=_parent_death_signal(),  # noqa: PLW1509 - only calls prctl
         )
         log.close()
         self._wait_ready(timeout)
