@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -23,6 +25,7 @@ from service.devdb import EmbeddedPostgres
 from service.keys import DATABASE
 from service.migrations import apply_migrations, load_migrations
 from tests.helpers import base_environ
+from tests.procs import ServiceGroup
 
 ROOT = Path(__file__).resolve().parent.parent
 # Speed over durability: the test server's data is thrown away anyway.
@@ -62,6 +65,36 @@ def database_url(admin_url: str) -> str:
     """A database migrated to the latest version, shared by the session's tests."""
     asyncio.run(migrate(admin_url))
     return admin_url
+
+
+def database_in(url: str, name: str) -> str:
+    """The same server and credentials as `url`, another database."""
+    return urlsplit(url)._replace(path=f"/{name}").geturl()
+
+
+async def _admin_execute(admin_url: str, sql: str) -> None:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def scratch_url(admin_url: str) -> Iterator[str]:
+    """A fresh, empty (unmigrated) database of the test's own, dropped afterwards."""
+    name = f"scratch_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin_execute(admin_url, f'CREATE DATABASE "{name}"'))
+    yield database_in(admin_url, name)
+    asyncio.run(_admin_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[ServiceGroup]:
+    """Starts `python -m service serve` subprocesses; each is stopped by its PID afterwards."""
+    group = ServiceGroup(tmp_path)
+    yield group
+    group.stop_all()
 
 
 @pytest.fixture
