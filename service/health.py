@@ -89,7 +89,7 @@ class Readiness:
                         "SELECT coalesce(max(version), 0) FROM schema_migrations"
                     )
         except asyncpg.UndefinedTableError:
-            return DatabaseCheck({"database": "ok", "schema": "no schema yet: run `migrate`"})
+            return DatabaseCheck({"database": "ok", "schema": self._schema_state(0)})
         except DatabaseUnavailable as exc:
             return DatabaseCheck({"database": exc.reason, "schema": "unknown"})
         except TimeoutError:
