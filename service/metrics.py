@@ -79,8 +79,8 @@ class Metrics:
         )
         self.request_duration = Histogram(
             "http_request_duration_seconds",
-            "Time to produce a response, by method and route.",
-            ["method", "route"],
+            "Time to produce a response, by method, route template and status.",
+            ["method", "route", "status"],
             namespace=NAMESPACE,
             registry=r,
             buckets=LATENCY_BUCKETS,
@@ -195,8 +195,9 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
     finally:
         metrics.in_flight.dec()
         route = route_template(request)
-        metrics.request_duration.labels(method, route).observe(time.perf_counter() - started)
-        metrics.requests.labels(method, route, str(status)).inc()
+        labels = (method, route, str(status))
+        metrics.request_duration.labels(*labels).observe(time.perf_counter() - started)
+        metrics.requests.labels(*labels).inc()
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
