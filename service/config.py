@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 T = TypeVar("T")
 
@@ -160,12 +160,17 @@ class Settings:
 
 
 def redact_url(url: str) -> str:
+    """The URL with its secrets as ***: the password in the userinfo, and any `password` or
+    `sslpassword` query parameter (asyncpg and libpq accept both forms)."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = f"{parts.username or ''}:***@{netloc.rsplit('@', 1)[1]}"
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(name.lower().endswith("password") for name, _ in query):
+        safe = [(n, "***" if n.lower().endswith("password") else v) for n, v in query]
+        return urlunsplit(parts._replace(netloc=netloc, query=urlencode(safe, safe="*")))
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _check_database_url(url: str) -> None:
