@@ -11,14 +11,12 @@ Usage: python scripts/validate_manifests.py --versions 1.29.0,1.37.0 FILE...
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
@@ -38,11 +36,21 @@ def load_documents(path: Path) -> list[dict[str, Any]]:
 
 
 def check_custom(doc: dict[str, Any], schema_path: Path) -> list[str]:
-    """Validate one custom resource against our schema; return error lines."""
-    schema = json.loads(schema_path.read_text())
-    validator = jsonschema.Draft7Validator(schema)
+    """Validate one custom resource against our schema with check-jsonschema; return errors."""
+    cli = Path(sys.executable).parent / "check-jsonschema"
     name = f"{doc['kind']}/{doc.get('metadata', {}).get('name', '?')}"
-    return [f"{name}: {e.json_path}: {e.message}" for e in validator.iter_errors(doc)]
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="crd-") as tmp:
+        yaml.safe_dump(doc, tmp)
+        tmp.flush()
+        result = subprocess.run(  # noqa: S603 (fixed tool, our own temp file)
+            [str(cli), "--schemafile", str(schema_path), tmp.name],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    if result.returncode == 0:
+        return []
+    return [f"{name}: {(result.stdout + result.stderr).replace(tmp.name, name).strip()}"]
 
 
 def check_builtin(docs: list[dict[str, Any]], version: str, label: str) -> list[str]:
