@@ -13,7 +13,7 @@ import asyncpg
 
 from service import __version__
 from service.config import ConfigError, Settings
-from service.db import TRANSIENT_ERRORS, backoff_delays, connect_kwargs, describe
+from service.db import CONNECT_ERRORS, backoff_delays, connect_kwargs, describe
 from service.devdb import EmbeddedPostgres, EmbeddedPostgresError
 from service.logs import configure_logging
 from service.migrations import MigrationError, apply_migrations, load_migrations, pending_migrations
@@ -133,7 +133,7 @@ async def _connect_with_retry(
     async for delay in backoff_delays():
         try:
             conn: asyncpg.Connection[asyncpg.Record] = await asyncpg.connect(**kwargs)
-        except TRANSIENT_ERRORS as exc:
+        except CONNECT_ERRORS as exc:
             remaining = deadline - asyncio.get_running_loop().time()
             extra = {"error": describe(exc), "retry_in_seconds": round(delay, 2)}
             if remaining <= 0:

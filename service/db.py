@@ -33,6 +33,9 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.AdminShutdownError,
     asyncpg.InterfaceError,  # connection closed underneath us, pool closing
 )
+# Opening a connection can also fail on the server's say-so while a role, database or password
+# is still being provisioned (a Secret rotating, a Job creating the role): retry those as well.
+CONNECT_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, asyncpg.PostgresError)
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.25, 10.0
 
 
@@ -92,7 +95,7 @@ class Database:
                     max_size=s.pool_max_size,
                     init=self._init_connection,
                 )
-            except TRANSIENT_ERRORS as exc:
+            except CONNECT_ERRORS as exc:
                 self.last_error = describe(exc)
                 logger.warning(
                     "database not reachable, retrying",
@@ -133,7 +136,7 @@ class Database:
         except TimeoutError:
             self._metrics.acquire_timeouts.inc()
             raise DatabaseUnavailable("timed out waiting for a pooled connection") from None
-        except TRANSIENT_ERRORS as exc:
+        except CONNECT_ERRORS as exc:  # acquire reopens connections the server closed
             raise DatabaseUnavailable(describe(exc)) from exc
         self._metrics.acquire_duration.observe(loop.time() - started)
         try:

@@ -61,6 +61,19 @@ def parse_timestamp(line: LogLine) -> float:
     return datetime.fromisoformat(str(line["timestamp"]).replace("Z", "+00:00")).timestamp()
 
 
+def parse_log(text: str) -> list[LogLine]:
+    """Each line of a service's stdout as a dict; a line that isn't a JSON object fails."""
+    lines = []
+    for raw in text.splitlines():
+        try:
+            parsed = json.loads(raw)
+        except json.JSONDecodeError:
+            raise AssertionError(f"stdout line is not JSON: {raw!r}") from None
+        assert isinstance(parsed, dict), f"stdout line is not a JSON object: {raw!r}"
+        lines.append(parsed)
+    return lines
+
+
 def http_get(
     port: int, path: str, headers: Mapping[str, str] | None = None, timeout: float = 5.0
 ) -> tuple[int, dict[str, str], bytes]:
@@ -102,18 +115,9 @@ class Service:
         return self.stdout() + self.stderr()
 
     def log_lines(self) -> list[LogLine]:
-        """Every complete stdout line, parsed; a line that isn't a JSON object fails the test."""
+        """Every complete stdout line so far, parsed (see parse_log)."""
         text = self.stdout()
-        complete = text[: text.rfind("\n") + 1]
-        lines = []
-        for raw in complete.splitlines():
-            try:
-                parsed = json.loads(raw)
-            except json.JSONDecodeError:
-                raise AssertionError(f"stdout line is not JSON: {raw!r}") from None
-            assert isinstance(parsed, dict), f"stdout line is not a JSON object: {raw!r}"
-            lines.append(parsed)
-        return lines
+        return parse_log(text[: text.rfind("\n") + 1])
 
     def messages(self, message: str) -> list[LogLine]:
         return [line for line in self.log_lines() if line.get("message") == message]
