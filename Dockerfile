@@ -72,7 +72,8 @@ USER 10001:10001
 EXPOSE 8080
 
 # Liveness only (never the database), standard library only, no shell needed. PORT is read at
-# check time so a changed port is still probed. Kubernetes ignores this: the chart has probes.
+# check time so a changed port is still probed; the default HOST (0.0.0.0) includes loopback.
+# Kubernetes ignores HEALTHCHECK: the chart has its own probes.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('PORT', '8080') + '/healthz', timeout=2)"]
 
