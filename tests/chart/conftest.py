@@ -1,0 +1,47 @@
+"""Fixtures for the chart tests: real helm binaries from .tools/bin (scripts/install-tools.sh).
+
+Without helm these tests skip with the reason, except under CI=true, where they must run.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import NoReturn
+
+import pytest
+
+from .render import REPO, Helm, Render
+
+TOOLS = REPO / ".tools" / "bin"
+
+
+def skip_or_fail(reason: str) -> NoReturn:
+    """Skip on a developer machine; fail under CI=true, where chart tests must run."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true: chart tests must run, not skip)", pytrace=False)
+    pytest.skip(reason)
+
+
+def find_helm(name: str) -> Helm:
+    binary = TOOLS / name
+    if not (binary.exists() and os.access(binary, os.X_OK)):
+        skip_or_fail(f"{binary} not found: run scripts/install-tools.sh")
+    return Helm(binary)
+
+
+@pytest.fixture(scope="session")
+def helm() -> Helm:
+    """The default helm (.tools/bin/helm)."""
+    return find_helm("helm")
+
+
+@pytest.fixture(scope="session", params=["helm3", "helm4"])
+def each_helm(request: pytest.FixtureRequest) -> Helm:
+    """Both Helm majors the chart supports, for the tests that must hold on each."""
+    return find_helm(str(request.param))
+
+
+@pytest.fixture(scope="session")
+def default_render(helm: Helm) -> Render:
+    """The chart rendered with its default values."""
+    return helm.render()

@@ -1,0 +1,209 @@
+"""How the objects fit together: HPA and replicas, PDB, Service and NetworkPolicy selectors,
+ServiceMonitor, Ingress, and the hook order of the migration Job and the helm test."""
+
+from __future__ import annotations
+
+import pytest
+
+from .render import Helm, Obj, Render, selects
+
+pytestmark = pytest.mark.chart
+
+
+def pod_labels(render: Render, component: str) -> dict[str, str]:
+    for _, template in render.pod_templates():
+        labels: dict[str, str] = template["metadata"]["labels"]
+        if labels["app.kubernetes.io/component"] == component:
+            return labels
+    raise AssertionError(f"no pod with component {component}")
+
+
+# --- autoscaling and disruption -------------------------------------------------------------
+
+
+def test_hpa_on_means_no_replicas_field(default_render: Render) -> None:
+    deployment = default_render.one("Deployment")
+    assert "replicas" not in deployment["spec"]
+    hpa = default_render.one("HorizontalPodAutoscaler")
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": deployment["metadata"]["name"],
+    }
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 6)
+    assert hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 70
+    assert hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 300
+    assert default_render.container("Deployment")["resources"]["requests"]["cpu"], "HPA % needs it"
+
+
+def test_hpa_off_renders_replicas_and_no_hpa(helm: Helm) -> None:
+    render = helm.render({"autoscaling": {"enabled": False}, "replicaCount": 3})
+    assert render.one("Deployment")["spec"]["replicas"] == 3
+    assert not render.has("HorizontalPodAutoscaler")
+
+
+def test_requests_per_second_metric_is_optional(helm: Helm) -> None:
+    render = helm.render({"autoscaling": {"requestsPerSecond": {"enabled": True}}})
+    metrics = render.one("HorizontalPodAutoscaler")["spec"]["metrics"]
+    pods = next(m for m in metrics if m["type"] == "Pods")["pods"]
+    assert pods["metric"]["name"] == "http_requests_per_second"
+    assert pods["target"] == {"type": "AverageValue", "averageValue": "50"}
+
+
+def test_pdb_only_when_more_than_one_replica(helm: Helm, default_render: Render) -> None:
+    pdb = default_render.one("PodDisruptionBudget")
+    assert pdb["apiVersion"] == "policy/v1"
+    assert selects(pdb["spec"]["selector"], pod_labels(default_render, "api"))
+    assert not selects(pdb["spec"]["selector"], pod_labels(default_render, "database"))
+    single = helm.render({"autoscaling": {"enabled": False}, "replicaCount": 1})
+    assert not single.has("PodDisruptionBudget")
+
+
+# --- selectors -------------------------------------------------------------------------------
+
+
+def test_service_selects_only_the_api_pods(default_render: Render) -> None:
+    service = default_render.one("Service", "user-service")
+    selector = {"matchLabels": service["spec"]["selector"]}
+    assert selects(selector, pod_labels(default_render, "api"))
+    for other in ("migrate", "test", "database"):
+        assert not selects(selector, pod_labels(default_render, other)), other
+    assert service["spec"]["ports"][0]["targetPort"] == "http"
+
+
+def test_postgresql_service_selects_only_postgresql(default_render: Render) -> None:
+    service = default_render.one("Service", "user-service-postgresql")
+    assert service["spec"]["clusterIP"] == "None"
+    assert default_render.one("StatefulSet")["spec"]["serviceName"] == "user-service-postgresql"
+    selector = {"matchLabels": service["spec"]["selector"]}
+    assert selects(selector, pod_labels(default_render, "database"))
+    assert not selects(selector, pod_labels(default_render, "api"))
+    host = default_render.one("ConfigMap", "user-service")["data"]["PGHOST"]
+    assert host == service["metadata"]["name"]
+
+
+def ingress_peers(policy: Obj, port: str) -> list[Obj]:
+    """Every `from` peer of the rules that open this named port."""
+    peers: list[Obj] = []
+    for rule in policy["spec"]["ingress"]:
+        if any(p["port"] == port for p in rule["ports"]):
+            peers += rule.get("from", [{}])
+    return peers
+
+
+def admitted(peers: list[Obj], labels: dict[str, str]) -> bool:
+    """Whether a same-namespace pod with these labels matches one of the peers."""
+    for peer in peers:
+        if "namespaceSelector" in peer or "ipBlock" in peer:
+            continue
+        if selects(peer.get("podSelector", {}), labels):
+            return True
+    return False
+
+
+def test_database_policy_admits_only_api_and_migration(default_render: Render) -> None:
+    policy = default_render.one("NetworkPolicy", "user-service-postgresql")
+    assert selects(policy["spec"]["podSelector"], pod_labels(default_render, "database"))
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    port_names = {p["name"] for p in default_render.container("StatefulSet")["ports"]}
+    assert {p["port"] for r in policy["spec"]["ingress"] for p in r["ports"]} <= port_names
+    peers = ingress_peers(policy, "postgresql")
+    assert admitted(peers, pod_labels(default_render, "api"))
+    assert admitted(peers, pod_labels(default_render, "migrate"))
+    assert not admitted(peers, pod_labels(default_render, "test"))
+    assert not admitted(peers, {"app.kubernetes.io/name": "other"})
+
+
+def test_api_policy_admits_configured_sources_and_the_test_pod(helm: Helm) -> None:
+    render = helm.render(
+        {"networkPolicy": {"ingressFrom": [{"podSelector": {"matchLabels": {"role": "frontend"}}}]}}
+    )
+    policy = render.one("NetworkPolicy", "user-service")
+    assert selects(policy["spec"]["podSelector"], pod_labels(render, "api"))
+    assert not selects(policy["spec"]["podSelector"], pod_labels(render, "database"))
+    peers = ingress_peers(policy, "http")
+    assert admitted(peers, {"role": "frontend"})
+    assert admitted(peers, pod_labels(render, "test"))
+    assert not admitted(peers, {"role": "backend"})
+
+
+def test_default_deny_covers_pods_that_serve_nothing(default_render: Render) -> None:
+    policy = default_render.one("NetworkPolicy", "user-service-default-deny")
+    assert "ingress" not in policy["spec"]
+    for component in ("migrate", "test", "api", "database"):
+        assert selects(policy["spec"]["podSelector"], pod_labels(default_render, component))
+
+
+def test_service_monitor_scrapes_the_service_port(helm: Helm, default_render: Render) -> None:
+    assert not default_render.has("ServiceMonitor")
+    render = helm.render(
+        {"metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "kps"}}}}
+    )
+    monitor = render.one("ServiceMonitor")
+    service = render.one("Service", "user-service")
+    assert selects(monitor["spec"]["selector"], service["metadata"]["labels"])
+    assert monitor["metadata"]["labels"]["release"] == "kps"
+    endpoint = monitor["spec"]["endpoints"][0]
+    assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+    assert endpoint["path"] == "/metrics"
+
+
+def test_ingress_routes_to_the_service(helm: Helm) -> None:
+    render = helm.render({"ingress": {"enabled": True, "className": "nginx"}})
+    ingress = render.one("Ingress")
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    service = render.one("Service", "user-service")
+    assert backend["name"] == service["metadata"]["name"]
+    assert backend["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
+
+
+# --- hooks -----------------------------------------------------------------------------------
+
+
+def hook(doc: Obj) -> str | None:
+    annotations: dict[str, str] = doc["metadata"].get("annotations", {})
+    return annotations.get("helm.sh/hook")
+
+
+def test_migration_job_runs_after_install_and_before_upgrade(default_render: Render) -> None:
+    job = default_render.one("Job")
+    annotations = job["metadata"]["annotations"]
+    assert set(annotations["helm.sh/hook"].split(",")) == {"post-install", "pre-upgrade"}
+    assert "before-hook-creation" in annotations["helm.sh/hook-delete-policy"]
+    assert "hook-succeeded" in annotations["helm.sh/hook-delete-policy"]
+    # What the post-install Job needs must be ordinary release objects, created before it.
+    for kind in ("Secret", "ServiceAccount", "StatefulSet", "Service", "NetworkPolicy"):
+        for doc in default_render.all(kind):
+            assert hook(doc) is None, f"{kind} {doc['metadata']['name']} must not be a hook"
+
+
+def test_migration_job_waits_for_the_database_within_its_deadline(default_render: Render) -> None:
+    job = default_render.one("Job")
+    container = default_render.container("Job")
+    args = container["args"]
+    assert args[0] == "migrate"
+    wait = int(args[args.index("--wait-timeout") + 1])
+    assert wait < job["spec"]["activeDeadlineSeconds"]
+    assert job["spec"]["backoffLimit"] >= 1
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    # Inline env, not the ConfigMap: before an upgrade the ConfigMap still holds old settings.
+    assert "envFrom" not in container
+    assert container["image"] == default_render.container("Deployment")["image"]
+
+
+def test_migration_job_can_be_disabled(helm: Helm) -> None:
+    assert not helm.render({"migration": {"enabled": False}}).has("Job")
+
+
+def test_helm_test_pod_checks_the_service(default_render: Render) -> None:
+    pod = default_render.one("Pod")
+    script = default_render.one("ConfigMap", "user-service-test-api")
+    assert hook(pod) == hook(script) == "test"
+    weight = int(pod["metadata"]["annotations"]["helm.sh/hook-weight"])
+    assert int(script["metadata"]["annotations"]["helm.sh/hook-weight"]) < weight
+    container = pod["spec"]["containers"][0]
+    assert container["image"] == default_render.container("Deployment")["image"]
+    assert container["command"][:2] == ["python", "/scripts/smoke_test.py"]
+    assert container["command"][2] == "http://user-service:80"
+    assert "def round_trip" in script["data"]["smoke_test.py"]

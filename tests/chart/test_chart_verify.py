@@ -1,0 +1,82 @@
+"""The static pipeline: bad values fail, k8s/ is fresh, and scripts/verify-chart.sh passes.
+
+verify-chart.sh is what CI relies on for helm 3 + 4 lint/template, kubernetes-validate over
+1.29-1.37, yamllint, check-jsonschema and checkov; running it here keeps it exercised.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import TOOLS, skip_or_fail
+from .render import REPO, Helm
+
+pytestmark = pytest.mark.chart
+
+BAD_VALUES = sorted((REPO / "tests" / "chart" / "bad-values").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", BAD_VALUES, ids=[p.stem for p in BAD_VALUES])
+def test_bad_values_fail_for_the_stated_reason(each_helm: Helm, path: Path) -> None:
+    expect = re.search(r"^# expect \(regex\): (.+)$", path.read_text(), flags=re.MULTILINE)
+    assert expect, f"{path.name} needs an '# expect (regex):' header"
+    result = subprocess.run(
+        [
+            str(each_helm.binary),
+            "template",
+            "x",
+            str(REPO / "helm" / "user-service"),
+            "-f",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert re.search(expect.group(1), result.stderr), result.stderr
+
+
+def test_k8s_manifests_equal_a_fresh_render(helm: Helm, tmp_path: Path) -> None:
+    subprocess.run(
+        [str(REPO / "scripts" / "render-k8s.sh"), str(tmp_path)],
+        env={**os.environ, "HELM": str(helm.binary)},
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    for name in ("namespace.yaml", "user-service.yaml"):
+        fresh = (tmp_path / name).read_text()
+        assert (REPO / "k8s" / name).read_text() == fresh, (
+            f"k8s/{name} is stale: run scripts/render-k8s.sh"
+        )
+
+
+@pytest.mark.slow
+def test_verify_chart_script_passes() -> None:
+    venv = Path(os.environ.get("VENV", Path(sys.executable).parent.parent))
+    needed = [TOOLS / "helm3", TOOLS / "helm4", TOOLS.parent / "checkov" / "bin" / "checkov"]
+    needed += [
+        venv / "bin" / tool for tool in ("kubernetes-validate", "yamllint", "check-jsonschema")
+    ]
+    missing = [str(p) for p in needed if not p.exists()]
+    if missing:
+        skip_or_fail(f"missing {', '.join(missing)}: run scripts/install-tools.sh")
+    result = subprocess.run(
+        [str(REPO / "scripts" / "verify-chart.sh")],
+        env={**os.environ, "VENV": str(venv)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert "verify-chart: all checks passed" in result.stdout
+    assert "FAIL" not in result.stdout
