@@ -1,0 +1,238 @@
+"""The Markdown report: machine, versions, command line, the results table, and the targets.
+
+The targets (issue 7) are ratios measured in one run, so that a shared, noisy machine moves the
+service and its floors together; absolute figures are only comparable within one report.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from bench.loadgen import Load
+
+# The seed's Flask app under gunicorn served GET-by-id at about 1.1-1.3k req/s on this kind of
+# machine (issue 7). It cannot be re-run here, so the target uses the top of that range.
+SEED_GET_RPS = 1_300
+MB = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    group: str  # floor, ceiling, service, list
+    name: str
+    connections: int
+    load: Load
+    cpu_server: float | None
+    cpu_postgres: float
+    cpu_other: float
+    peak_rss_mib: float | None  # VmHWM of the server so far (a high-water mark since start)
+    new_sessions: int
+    log_bytes_per_request: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Results:
+    command: str
+    started: str
+    elapsed_seconds: float
+    smoke: bool
+    users: int
+    warmup: float
+    seconds: float
+    pool_max_size: int
+    machine: dict[str, str]
+    rows: list[Row]
+    cold_start_seconds: float  # median over every start of the service in the run
+    cold_start_max_seconds: float
+    idle_rss_mib: float
+    notes: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    name: str
+    goal: str
+    measured: str
+    passed: bool | None  # None: a figure is missing
+
+
+def _mb(mib: float) -> float:
+    return mib * 1024 * 1024 / MB
+
+
+def _find(results: Results, group: str, prefix: str, connections: int | None = None) -> Row | None:
+    for row in results.rows:
+        wanted = connections is None or row.connections == connections
+        if row.group == group and row.name.startswith(prefix) and wanted:
+            return row
+    return None
+
+
+def targets(results: Results) -> list[Target]:
+    top = max((r.connections for r in results.rows if r.group == "service"), default=64)
+    get = _find(results, "service", "GET /users/{id}", top)
+    post = _find(results, "service", "POST /users", top)
+    ceiling = _find(results, "ceiling", "", top)
+    first = _find(results, "list", "first page")
+    deep = _find(results, "list", "deep page")
+    found: list[Target] = []
+
+    def add(name: str, goal: str, value: float | None, ok: bool | None, shown: str) -> None:
+        found.append(Target(name, goal, shown if value is not None else "missing", ok))
+
+    if get and ceiling:
+        ratio = get.load.rps / ceiling.load.rps
+        add(
+            f"GET by id @{top} vs framework ceiling @{top}",
+            ">= 0.60",
+            ratio,
+            ratio >= 0.6,
+            f"{get.load.rps:,.0f} / {ceiling.load.rps:,.0f} = {ratio:.2f}",
+        )
+    if get:
+        ratio = get.load.rps / SEED_GET_RPS
+        add(
+            f"GET by id @{top} vs the seed's gunicorn figure",
+            f">= 6x {SEED_GET_RPS:,} req/s",
+            ratio,
+            ratio >= 6,
+            f"{get.load.rps:,.0f} = {ratio:.1f}x (seed not re-measurable here)",
+        )
+        add(
+            f"GET by id @{top} p99",
+            "<= 25 ms",
+            get.load.p99_ms,
+            get.load.p99_ms <= 25,
+            f"{get.load.p99_ms:.1f} ms",
+        )
+    if get and post:
+        ratio = post.load.rps / get.load.rps
+        add(
+            f"POST @{top} vs GET by id @{top}",
+            ">= 0.50",
+            ratio,
+            ratio >= 0.5,
+            f"{post.load.rps:,.0f} / {get.load.rps:,.0f} = {ratio:.2f}",
+        )
+        errors = post.load.non_2xx + post.load.socket_errors
+        add(
+            f"POST @{top} errors",
+            "0 non-2xx",
+            errors,
+            errors == 0,
+            f"{post.load.non_2xx} non-2xx, {post.load.socket_errors} socket errors",
+        )
+    tested = [r for r in results.rows if r.group in ("service", "list")]
+    if tested:
+        worst = max(tested, key=lambda r: r.new_sessions)
+        add(
+            "new PostgreSQL sessions in any service load test",
+            f"<= pool max ({results.pool_max_size})",
+            worst.new_sessions,
+            worst.new_sessions <= results.pool_max_size,
+            f"at most {worst.new_sessions} ({worst.name} @{worst.connections})",
+        )
+    if first and deep:
+        ratio = deep.load.p50_ms / first.load.p50_ms
+        add(
+            "list: deep page of the large table vs first page of the small one (p50)",
+            "<= 1.3x",
+            ratio,
+            ratio <= 1.3,
+            f"{deep.load.p50_ms:.2f} / {first.load.p50_ms:.2f} ms = {ratio:.2f}x",
+        )
+    add(
+        "cold start to first 200 from /readyz",
+        "<= 1.0 s",
+        results.cold_start_seconds,
+        results.cold_start_seconds <= 1.0,
+        f"median {results.cold_start_seconds:.2f} s (max {results.cold_start_max_seconds:.2f} s)",
+    )
+    idle = _mb(results.idle_rss_mib)
+    add("idle RSS", "<= 60 MB", idle, idle <= 60, f"{idle:.1f} MB")
+    return found
+
+
+def _cell(value: float | None, digits: int = 1) -> str:
+    if value is None or math.isnan(value):
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def table(rows: list[Row]) -> list[str]:
+    lines = [
+        "| what | scenario | conns | req/s | p50 ms | p99 ms | non-2xx | socket errors "
+        "| CPU s server | CPU s PostgreSQL | CPU s load gen | CPU s other | peak RSS MB "
+        "| new PG sessions |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for r in rows:
+        rss = _mb(r.peak_rss_mib) if r.peak_rss_mib is not None else None
+        lines.append(
+            f"| {r.group} | {r.name} | {r.connections} | {r.load.rps:,.0f} "
+            f"| {_cell(r.load.p50_ms, 2)} | {_cell(r.load.p99_ms, 2)} | {r.load.non_2xx} "
+            f"| {r.load.socket_errors} | {_cell(r.cpu_server)} | {_cell(r.cpu_postgres)} "
+            f"| {_cell(r.load.cpu_seconds)} | {_cell(r.cpu_other)} | {_cell(rss)} "
+            f"| {r.new_sessions} |"
+        )
+    return lines
+
+
+def render(results: Results) -> str:
+    out = [f"# user-service benchmark, {results.started}", ""]
+    if results.smoke:
+        out += [
+            "**Smoke run** (tiny tables, about a second per scenario): it proves the command "
+            "works; its figures and PASS/MISS mean nothing.",
+            "",
+        ]
+    out += [
+        f"Command: `{results.command}` ({results.elapsed_seconds:.0f} s in all)",
+        "",
+        f"{results.users:,} users; each scenario: {results.warmup:g} s warm-up, then "
+        f"{results.seconds:g} s measured. Connections are wrk's (2 threads) or pgbench's "
+        "clients (2 jobs); everything on 127.0.0.1.",
+        "",
+        "## Machine and versions",
+        "",
+        "| | |",
+        "|---|---|",
+        *[f"| {k} | {v} |" for k, v in results.machine.items()],
+        "",
+        "## Results",
+        "",
+        *table(results.rows),
+        "",
+        "- req/s and latency are the load generator's; CPU seconds are over the measured "
+        "seconds only: the server process, PostgreSQL (postmaster and every backend), the "
+        "load generator; other: the rest of the machine's busy time meanwhile (other tenants, "
+        "interrupts), 2 CPUs x the seconds at most.",
+        "- non-2xx: responses with status >= 400 (wrk), failed transactions (pgbench).",
+        "- peak RSS: the server's VmHWM, a high-water mark since its start.",
+        "- new PG sessions: pg_stat_database.sessions of the test's database, from the start "
+        "of the warm-up to the end (pgbench: the measured run, one session per client).",
+        "",
+        f"Cold start (spawn to first 200 from /readyz, database up): median "
+        f"{results.cold_start_seconds:.2f} s, max {results.cold_start_max_seconds:.2f} s "
+        f"over every start in this run. Idle RSS: {_mb(results.idle_rss_mib):.1f} MB.",
+        "",
+        "## Targets (issue 7)",
+        "",
+        "| target | goal | measured | result |",
+        "|---|---|---|---|",
+    ]
+    for t in targets(results):
+        verdict = "-" if t.passed is None else ("PASS" if t.passed else "MISS")
+        out.append(f"| {t.name} | {t.goal} | {t.measured} | {verdict} |")
+    out += ["", "## Notes", "", *[f"- {n}" for n in results.notes], ""]
+    return "\n".join(out)
+
+
+def progress_line(row: Row) -> str:
+    return (
+        f"bench: {row.group:8} {row.name[:44]:44} c={row.connections:<3} "
+        f"{row.load.rps:9,.0f} req/s  p50 {row.load.p50_ms:6.2f} ms  "
+        f"p99 {row.load.p99_ms:6.2f} ms  "
+        f"err {row.load.non_2xx}/{row.load.socket_errors}  sessions {row.new_sessions}"
+    )

@@ -1,0 +1,238 @@
+"""`python -m bench`: the service against its floors, in one run, on one machine.
+
+1. a throwaway PostgreSQL (stock durability settings), migrated and seeded with N users;
+2. the floors: pgbench select-by-id and insert, and the framework ceiling (bench/ceiling.py);
+3. the service as production runs it, under wrk: GET by id, POST, a 90/10 mix, the first and a
+   deep list page, at 16 and 64 connections, each after a warm-up;
+4. cold start and idle RSS; the list target on a small and a large table;
+5. a Markdown report (and its numbers as JSON) that says PASS or MISS for each target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shlex
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import compare, dataset, machine, procs, report
+from bench.harness import (
+    MAIN_DATABASE,
+    POOL_MAX_SIZE,
+    POSTGRES_SETTINGS,
+    SMOKE,
+    Run,
+    ensure_wrk,
+    full_plan,
+    pgbench_load,
+    seed,
+    serving,
+    wrk_load,
+)
+from bench.server import ROOT, start_ceiling, uses_uvloop
+from service.devdb import EmbeddedPostgres
+
+
+def _floors(run: Run, seeded: dataset.Seeded) -> None:
+    """PostgreSQL alone, on the service's own queries and connection path."""
+    db = seeded.database
+    for name, script in (("pgbench SELECT by id", "select.sql"), ("pgbench INSERT", "insert.sql")):
+        load = pgbench_load(run, db, script, seeded.users)
+        run.measure(
+            "floor",
+            name,
+            load,
+            connections=run.plan.pgbench_clients,
+            database=db,
+            server=None,
+            sessions_from_warmup=False,
+        )
+
+
+def _cold_starts(run: Run, database: str) -> None:
+    """Start to first 200 from /readyz with the database up, then the RSS of an idle process."""
+    for i in range(run.plan.cold_starts):
+        with serving(run, database, f"cold{i}") as server:
+            time.sleep(run.plan.idle_wait)  # the pool opens its minimum connections, then rests
+            run.idle_rss_mib.append(procs.status_kib(server.pid, "VmRSS") / 1024)
+
+
+def _service_scenarios(run: Run, seeded: dataset.Seeded) -> None:
+    db, users = seeded.database, seeded.users
+    scenarios = [
+        ("GET /users/{id}", "get", "/"),
+        ("POST /users", "post", "/"),
+        ("90/10 GET/POST", "mix", "/"),
+        ("GET /users?limit=50", "path", "/users?limit=50"),
+        (
+            f"GET /users?limit=50 deep (row {seeded.deep_position:,})",
+            "path",
+            f"/users?limit=50&cursor={seeded.deep_cursor}",
+        ),
+    ]
+    with serving(run, db, "main") as service:
+        # The ceiling runs next to the service, on the same event loop, just before it.
+        uvloop = uses_uvloop(service)
+        run.notes.append(f"event loop of the service and the ceiling: {_loop_name(uvloop)}")
+        ceiling = start_ceiling(run.logs / "ceiling.log", uvloop=uvloop)
+        try:
+            for conns in run.plan.connections:
+                load = wrk_load(
+                    run, ceiling, connections=conns, mode="path", path="/users/1", max_id=users,
+                    label="c",
+                )  # fmt: skip
+                run.measure(
+                    "ceiling", "aiohttp constant JSON", load,
+                    connections=conns, database=db, server=ceiling,
+                )  # fmt: skip
+        finally:
+            ceiling.stop()
+        for index, (name, mode, path) in enumerate(scenarios):
+            for conns in run.plan.connections:
+                load = wrk_load(
+                    run, service, connections=conns, mode=mode, path=path, max_id=users,
+                    label=f"s{index}",
+                )  # fmt: skip
+                run.measure("service", name, load, connections=conns, database=db, server=service)
+
+
+def _loop_name(uvloop: bool) -> str:
+    return "uvloop" if uvloop else "asyncio"
+
+
+def _list_target(run: Run, main: dataset.Seeded) -> None:
+    """First page of a small table against a deep page of a large one, each its own database."""
+    small = seed(run, "list_small", run.plan.list_small)
+    if main.users == run.plan.list_large:
+        large = main
+    else:
+        large = seed(run, "list_large", run.plan.list_large)
+    cases = [
+        (small, f"first page, {small.users:,} users", "/users?limit=50"),
+        (
+            large,
+            f"deep page (row {large.deep_position:,}), {large.users:,} users",
+            f"/users?limit=50&cursor={large.deep_cursor}",
+        ),
+    ]
+    conns = min(run.plan.connections)
+    for number, (seeded, name, path) in enumerate(cases):
+        with serving(run, seeded.database, f"list{number}") as service:
+            load = wrk_load(
+                run, service, connections=conns, mode="path", path=path, max_id=1,
+                label=f"l{number}",
+            )  # fmt: skip
+            run.measure(
+                "list", name, load, connections=conns, database=seeded.database, server=service
+            )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--users", type=int, default=100_000, help="users seeded (default 100000)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per scenario")
+    parser.add_argument("--warmup", type=float, default=3.0, help="warm-up seconds per scenario")
+    parser.add_argument("--smoke", action="store_true", help="tiny tables, ~1 s per scenario (CI)")
+    parser.add_argument("--output", type=Path, help="report path (default bench-results/<time>.md)")
+    parser.add_argument("--keep-logs", action="store_true", help="keep servers' logs by the report")
+    parser.add_argument("--no-install", action="store_true", help="never apt-get install wrk")
+    compare = parser.add_argument_group("comparing candidate changes (bench/compare.py)")
+    compare.add_argument(
+        "--compare",
+        metavar="V1,V2",
+        help="variants against the baseline, e.g. noreset,uvloop+orjson,DB_POOL_MAX_SIZE=20",
+    )
+    compare.add_argument("--rounds", type=int, default=3, help="rounds per variant (default 3)")
+    compare.add_argument("--scenarios", default="get,post", help="of: get,post,mix,list")
+    compare.add_argument("--connections", type=int, default=64, help="wrk connections")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    plan = SMOKE if args.smoke else full_plan(args.users, args.warmup, args.seconds)
+    if args.compare:
+        plan = dataclasses.replace(plan, connections=(args.connections,))
+    started = datetime.now(UTC)
+    prefix = "compare-" if args.compare else ""
+    default = ROOT / "bench-results" / f"{prefix}{started:%Y%m%dT%H%M%SZ}.md"
+    output: Path = args.output or default
+    output.parent.mkdir(parents=True, exist_ok=True)
+    ensure_wrk(install=not args.no_install)
+    command = shlex.join(["python", "-m", "bench", *(sys.argv[1:] if argv is None else argv)])
+    logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
+    steal = procs.StealMeter()
+    postgres = EmbeddedPostgres(settings=POSTGRES_SETTINGS)
+    run = Run(plan, postgres, logs)
+    try:
+        postgres.start()
+        about = machine.describe(dataset.server_version(postgres.dsn()), postgres.binary("pgbench"))
+        main_db = seed(run, MAIN_DATABASE, plan.users)
+        if args.compare:
+            variants = compare.parse_variants(args.compare)
+            scenarios = [s for s in args.scenarios.split(",") if s]
+            rows, ready = compare.measure_rounds(run, variants, scenarios, args.rounds, plan.users)
+        else:
+            _floors(run, main_db)
+            _cold_starts(run, MAIN_DATABASE)
+            _service_scenarios(run, main_db)
+            _list_target(run, main_db)
+    finally:
+        postgres.cleanup()
+        _keep_or_delete(logs, output, keep=args.keep_logs)
+    about["CPU steal during the run"] = f"{steal.percent():.1f}%"
+    if args.compare:
+        summaries = compare.summarise(rows)
+        text = compare.render(
+            summaries,
+            rows=rows,
+            ready=ready,
+            command=command,
+            about=about,
+            connections=plan.connections[0],
+        )
+        compare.write(text, output)
+        return 0
+    results = report.Results(
+        command=command,
+        started=started.isoformat(timespec="seconds"),
+        elapsed_seconds=(datetime.now(UTC) - started).total_seconds(),
+        smoke=args.smoke,
+        users=plan.users,
+        warmup=plan.warmup,
+        seconds=plan.seconds,
+        pool_max_size=POOL_MAX_SIZE,
+        machine=about,
+        rows=run.rows,
+        cold_start_seconds=statistics.median(run.cold_starts),
+        cold_start_max_seconds=max(run.cold_starts),
+        idle_rss_mib=statistics.median(run.idle_rss_mib),
+        notes=run.notes,
+    )
+    text = report.render(results)
+    output.write_text(text)
+    output.with_suffix(".json").write_text(json.dumps(asdict(results), indent=2) + "\n")
+    print(text)
+    print(f"bench: report written to {output}", file=sys.stderr)
+    return 0
+
+
+def _keep_or_delete(logs: Path, output: Path, *, keep: bool) -> None:
+    if not keep:
+        shutil.rmtree(logs, ignore_errors=True)
+        return
+    kept = output.with_name(output.stem + "-logs")
+    shutil.rmtree(kept, ignore_errors=True)
+    shutil.move(logs, kept)

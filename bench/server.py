@@ -1,0 +1,115 @@
+"""Starting and stopping the HTTP servers under test: the service and the framework ceiling."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import procs
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+    ready_seconds: float  # from spawn to the first 200 from the ready path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _status(port: int, path: str) -> int | None:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().status
+    except OSError:  # not listening yet
+        return None
+    finally:
+        connection.close()
+
+
+def _start(
+    command: list[str], env: dict[str, str], port: int, ready_path: str, log: Path
+) -> Server:
+    with log.open("ab") as out:
+        started = time.monotonic()
+        process = subprocess.Popen(  # noqa: S603 - our own python and module
+            command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT
+        )
+    deadline = started + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{command} exited {process.returncode}; see {log}")
+        if _status(port, ready_path) == 200:
+            return Server(process, port, log, time.monotonic() - started)
+        # Fine-grained polling: the cold start is measured from this loop.
+        time.sleep(0.005)
+    Server(process, port, log, 0).stop()
+    raise RuntimeError(f"{command} not ready after 30 s; see {log}")
+
+
+def start_service(database_url: str, log: Path, variants: tuple[str, ...] = ()) -> Server:
+    """`python -m service serve` as production runs it: one process, INFO logs, metrics on.
+
+    The settings are the chart's defaults (pool 2..10 and the rest), bound to loopback. Only
+    DRAIN_DELAY_SECONDS is 0: it changes nothing while serving and makes each stop quick.
+    Variants (bench/variants.py) are either NAME=VALUE settings for the environment, or names
+    of patches that bench.variants applies in the service's own process before serving.
+    """
+    port = procs.free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "LOG_LEVEL": "INFO",
+        "DRAIN_DELAY_SECONDS": "0",
+    }
+    patches = []
+    for variant in variants:
+        name, is_setting, value = variant.partition("=")
+        if is_setting:
+            env[name] = value
+        else:
+            patches.append(name)
+    command = [sys.executable, "-m", "service", "serve"]
+    if patches:
+        command = [sys.executable, "-m", "bench.variants", ",".join(patches)]
+    return _start(command, env, port, "/readyz", log)
+
+
+def start_ceiling(log: Path, *, uvloop: bool) -> Server:
+    port = procs.free_port()
+    command = [sys.executable, "-m", "bench.ceiling", "--port", str(port)]
+    if uvloop:
+        command.append("--uvloop")
+    return _start(command, dict(os.environ), port, "/users/1", log)
+
+
+def uses_uvloop(server: Server) -> bool:
+    """The ceiling must run on the service's event loop: look for uvloop in its memory map."""
+    return procs.uses_library(server.pid, "uvloop/loop.")

@@ -1,0 +1,74 @@
+"""The benchmark command's smoke mode, so that it cannot rot (issue 7).
+
+It runs the whole thing on tiny tables for about a second per scenario and checks the report's
+shape, never its figures: timings on a shared machine are not pass/fail material.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import skip_or_fail
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Every row the report must hold: (group, scenario name as a regular expression, connections).
+EXPECTED_ROWS = [
+    ("floor", r"pgbench SELECT by id", 16),
+    ("floor", r"pgbench INSERT", 16),
+    ("ceiling", r"aiohttp constant JSON", 16),
+    ("ceiling", r"aiohttp constant JSON", 64),
+    *[
+        ("service", name, conns)
+        for name in (
+            r"GET /users/\{id\}",
+            r"POST /users",
+            r"90/10 GET/POST",
+            r"GET /users\?limit=50",
+            r"GET /users\?limit=50 deep \(row [\d,]+\)",
+        )
+        for conns in (16, 64)
+    ],
+    ("list", r"first page, [\d,]+ users", 16),
+    ("list", r"deep page \(row [\d,]+\), [\d,]+ users", 16),
+]
+TARGETS = ["GET by id @64 vs framework ceiling", "POST @64 vs GET by id", "cold start", "idle RSS"]
+
+
+@pytest.mark.slow
+def test_smoke_run_writes_a_complete_report(tmp_path: Path) -> None:
+    if shutil.which("wrk") is None:
+        skip_or_fail("wrk is not installed (apt-get install -y wrk)")
+    output = tmp_path / "report.md"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--no-install", "--output", str(output)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,  # a guard against a hang, not a performance threshold
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    report = output.read_text()
+    assert report in result.stdout  # printed as well as written
+    for target in TARGETS:
+        assert target in report
+    rows = json.loads(output.with_suffix(".json").read_text())["rows"]
+    for group, name, conns in EXPECTED_ROWS:
+        matching = [
+            r
+            for r in rows
+            if r["group"] == group and re.fullmatch(name, r["name"]) and r["connections"] == conns
+        ]
+        assert len(matching) == 1, (group, name, conns)
+        row = matching[0]
+        assert f"| {group} | {row['name']} | {conns} |" in report
+        assert row["load"]["requests"] > 0, row
+        assert row["load"]["socket_errors"] == 0, row
