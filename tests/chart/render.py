@@ -114,4 +114,3 @@ def selects(selector: Obj, labels: Mapping[str, str]) -> bool:
 def env_map(container: Obj) -> dict[str, Obj]:
     """A container's env entries by name."""
     return {e["name"]: e for e in container.get("env", [])}
-

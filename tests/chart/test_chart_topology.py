@@ -3,9 +3,15 @@ ServiceMonitor, Ingress, and the hook order of the migration Job and the helm te
 
 from __future__ import annotations
 
-import pytest
+import os
+import subprocess
+from pathlib import Path
 
-from .render import Helm, Obj, Render, selects
+import pytest
+import yaml
+
+from .conftest import find_helm
+from .render import CHART, Helm, Obj, Render, selects
 
 pytestmark = pytest.mark.chart
 
@@ -207,3 +213,36 @@ def test_helm_test_pod_checks_the_service(default_render: Render) -> None:
     assert container["command"][:2] == ["python", "/scripts/smoke_test.py"]
     assert container["command"][2] == "http://user-service:80"
     assert "def round_trip" in script["data"]["smoke_test.py"]
+
+
+# --- NOTES.txt -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({}, "kubectl -n user-service port-forward service/user-service 8080:80"),
+        ({"service": {"type": "NodePort", "nodePort": 30080}}, "NODE_PORT=$(kubectl"),
+        ({"migration": {"enabled": False}}, "python -m service migrate"),
+    ],
+)
+def test_notes_tell_how_to_reach_and_test_the_service(
+    values: dict[str, object], expected: str, tmp_path: Path
+) -> None:
+    # helm 4's client-side install dry run renders NOTES.txt without any cluster; helm 3's
+    # still asks the API server for its version.
+    helm4 = find_helm("helm4")
+    values_file = tmp_path / "values.yaml"
+    values_file.write_text(yaml.safe_dump(values))
+    command = [str(helm4.binary), "install", "user-service", str(CHART), "-n", "user-service"]
+    result = subprocess.run(
+        [*command, "--dry-run", "-f", str(values_file)],
+        env={**os.environ, "KUBECONFIG": os.devnull},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    notes = result.stdout.split("NOTES:", 1)[1]
+    assert expected in notes
+    assert "helm test user-service -n user-service" in notes
