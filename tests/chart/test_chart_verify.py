@@ -80,3 +80,10 @@ def test_verify_chart_script_passes() -> None:
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "verify-chart: all checks passed" in result.stdout
     assert "FAIL" not in result.stdout
+
+
+def test_kube_version_floor_is_1_29(each_helm: Helm) -> None:
+    each_helm.render(None, "--kube-version", "1.29.0")
+    each_helm.render(None, "--kube-version", "1.37.0")
+    error = each_helm.render_error(None, "--kube-version", "1.28.9")
+    assert "kubeVersion" in error or "incompatible" in error, error
