@@ -4,8 +4,23 @@
 # so the server is PID 1 and receives the stop signal itself.
 set -Eeuo pipefail
 
-: "${POSTGRES_USER:=postgres}"
-: "${POSTGRES_DB:=$POSTGRES_USER}"
+# The official image's `_FILE` convention: VAR_FILE names a file holding VAR's value (a mounted
+# Secret, so the value never enters the environment of the pod spec); setting both is an error.
+file_env() {
+    local var=$1 file_var=${1}_FILE default=${2:-}
+    if [[ -n ${!var:-} && -n ${!file_var:-} ]]; then
+        echo "error: both $var and $file_var are set (but are exclusive)" >&2
+        exit 1
+    fi
+    local value=$default
+    if [[ -n ${!var:-} ]]; then
+        value=${!var}
+    elif [[ -n ${!file_var:-} ]]; then
+        value=$(<"${!file_var}")
+    fi
+    export "$var=$value"
+    unset "$file_var"
+}
 : "${PGDATA:=/var/lib/postgresql/data}"
 : "${POSTGRES_HOST_AUTH_METHOD:=scram-sha-256}"
 export PGDATA
@@ -17,6 +32,12 @@ fi
 if [[ ${1:-} != postgres ]]; then
     exec "$@"
 fi
+
+# As upstream: only for the server (before dropping root, so a root-only file works too).
+file_env POSTGRES_PASSWORD
+file_env POSTGRES_USER postgres
+file_env POSTGRES_DB "$POSTGRES_USER"
+file_env POSTGRES_INITDB_ARGS
 
 if [[ $(id -u) == 0 ]]; then
     install -d -o postgres -g postgres -m 0700 "$PGDATA"
