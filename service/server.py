@@ -22,6 +22,7 @@ from service.keys import READINESS
 from service.logs import AccessLogger
 
 logger = logging.getLogger(__name__)
+_SETTLE_SECONDS = 0.1
 
 
 class ForcedExit(Exception):
@@ -83,7 +84,14 @@ async def _shut_down(app: web.Application, runner: web.AppRunner, settings: Sett
             "elapsed_seconds": round(time.monotonic() - started, 3),
         },
     )
-    # Closes the listening socket and idle keep-alives, waits up to shutdown_timeout for
-    # handlers, then runs cleanup_ctx (the pool closes last).
+    for site in list(runner.sites):
+        await site.stop()  # the listening socket closes: new connections are refused
+    # asyncio takes a few loop turns to hand a just-accepted socket to aiohttp, and aiohttp's
+    # shutdown ignores the request of a connection not yet waiting for one: it would hold the
+    # exit for shutdown_timeout, then drop that request unanswered. A moment later every such
+    # request is being handled like the others.
+    await asyncio.sleep(_SETTLE_SECONDS)
+    # Closes idle keep-alives, waits up to shutdown_timeout for handlers, then runs cleanup_ctx
+    # (the pool closes last).
     await runner.cleanup()
     logger.info("stopped", extra={"elapsed_seconds": round(time.monotonic() - started, 3)})

@@ -189,7 +189,8 @@ class ServiceGroup:
     started: list[Service] = field(default_factory=list)
 
     def start(self, env: Mapping[str, str], *, timeout: float = 20.0) -> Service:
-        """Starts `serve` with exactly `env` (plus PORT if absent) and waits until it listens."""
+        """Starts `serve` with `env` and waits until it listens. Unless `env` says otherwise it
+        binds 127.0.0.1 on a free port, with no drain delay (as tests.helpers.base_environ)."""
         port = int(env["PORT"]) if "PORT" in env else free_port()
         n = len(self.started)
         stdout_path = self.directory / f"service{n}.stdout"
@@ -197,7 +198,7 @@ class ServiceGroup:
         with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
             process = subprocess.Popen(
                 [sys.executable, "-m", "service", "serve"],
-                env={"HOST": "127.0.0.1", **env, "PORT": str(port)},
+                env={"HOST": "127.0.0.1", "DRAIN_DELAY_SECONDS": "0", **env, "PORT": str(port)},
                 cwd=ROOT,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
