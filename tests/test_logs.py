@@ -50,9 +50,7 @@ async def role(database_url: str) -> AsyncIterator[Role]:
     suffix = secrets.token_hex(4)
     parts = urlsplit(database_url)
     assert parts.hostname and parts.port
-    made = Role(
-        f"logs_{suffix}", f"S3cret-{suffix}-pw", parts.hostname, parts.port, parts.path[1:]
-    )
+    made = Role(f"logs_{suffix}", f"S3cret-{suffix}-pw", parts.hostname, parts.port, parts.path[1:])
     admin = await asyncpg.connect(database_url)
     try:
         await admin.execute(f"CREATE ROLE {made.name} LOGIN PASSWORD '{made.password}'")
