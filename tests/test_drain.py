@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 import signal
 import time
@@ -203,7 +204,9 @@ async def test_sigterm_under_keepalive_load_drains_without_dropping_accepted_req
     ok = load.of("ok")
     served_in_drain = [o for o in ok if o.sent >= sigterm_at and o.done <= closed_at]
     refused, dropped = load.of("refused"), load.of("dropped")
-    first_503 = min(t for t, status in readiness if t >= sigterm_at and status == 503)
+    first_503 = min(
+        (t for t, status in readiness if t >= sigterm_at and status == 503), default=math.inf
+    )
     print(
         f"\ndrain: {len(ok)} ok, {len(served_in_drain)} served during the {DRAIN_DELAY} s drain "
         f"delay; failures: {len(load.of('wrong'))} wrong, {len(load.of('incomplete'))} "
