@@ -23,6 +23,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -211,16 +212,18 @@ class Pod:
 
     def wait_ready(self, timeout: float) -> float:
         """Seconds until the readiness probe passes (from now)."""
-        return self._wait(lambda: self.ready, timeout, "ready")
+        return self.wait_until(lambda: self.ready, timeout, "ready")
 
     def wait_started(self, timeout: float) -> float:
         """Seconds until the startup probe passes (liveness and readiness run from then on)."""
-        return self._wait(self._inc.started.is_set, timeout, "started")
+        return self.wait_until(self._inc.started.is_set, timeout, "started")
 
     def wait_unready(self, timeout: float) -> float:
-        return self._wait(lambda: not self.ready, timeout, "not ready")
+        return self.wait_until(lambda: not self.ready, timeout, "not ready")
 
-    def _wait(self, condition: Any, timeout: float, what: str) -> float:
+    def wait_until(self, condition: Callable[[], bool], timeout: float, what: str) -> float:
+        """Seconds until condition() holds; fails with the pod's events and logs if it
+        exits for good (restartPolicy Never) or the timeout passes."""
         start = time.monotonic()
         while not condition():
             if self._done.is_set():
