@@ -8,6 +8,8 @@ import platform
 import subprocess
 from pathlib import Path
 
+from bench import snapshot
+
 
 def _first_line(command: list[str]) -> str:
     try:
@@ -43,6 +45,7 @@ def _package(name: str) -> str:
 def describe(postgres_version: str, pgbench: Path) -> dict[str, str]:
     load1, load5, _ = os.getloadavg()
     return {
+        "service code": snapshot.describe(),
         "CPUs (nproc)": str(os.cpu_count()),
         "CPU model": _cpu_model(),
         "memory": f"{_memory_gib():.1f} GiB",

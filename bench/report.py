@@ -163,20 +163,37 @@ def _cell(value: float | None, digits: int = 1) -> str:
 def table(rows: list[Row]) -> list[str]:
     lines = [
         "| what | scenario | conns | req/s | p50 ms | p99 ms | non-2xx | socket errors "
-        "| CPU s server | CPU s PostgreSQL | CPU s load gen | CPU s other | peak RSS MB "
-        "| new PG sessions |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| CPU s server | CPU s PostgreSQL | CPU s load gen | CPU s other | server CPU us/req "
+        "| peak RSS MB | new PG sessions |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for r in rows:
         rss = _mb(r.peak_rss_mib) if r.peak_rss_mib is not None else None
+        per_request = None
+        if r.cpu_server is not None:
+            per_request = 1e6 * r.cpu_server / max(r.load.requests, 1)
         lines.append(
             f"| {r.group} | {r.name} | {r.connections} | {r.load.rps:,.0f} "
             f"| {_cell(r.load.p50_ms, 2)} | {_cell(r.load.p99_ms, 2)} | {r.load.non_2xx} "
             f"| {r.load.socket_errors} | {_cell(r.cpu_server)} | {_cell(r.cpu_postgres)} "
-            f"| {_cell(r.load.cpu_seconds)} | {_cell(r.cpu_other)} | {_cell(rss)} "
+            f"| {_cell(r.load.cpu_seconds)} | {_cell(r.cpu_other)} | {_cell(per_request, 0)} "
+            f"| {_cell(rss)} "
             f"| {r.new_sessions} |"
         )
     return lines
+
+
+def _log_sizes(rows: list[Row]) -> list[str]:
+    sizes = [
+        f"{r.name} {r.log_bytes_per_request:.0f}"
+        for r in rows
+        if r.group == "service" and r.log_bytes_per_request is not None and r.connections == 16
+    ]
+    if not sizes:
+        return []
+    return [
+        f"- service log written per request, in bytes (JSON lines to a file): {', '.join(sizes)}."
+    ]
 
 
 def render(results: Results) -> str:
@@ -207,11 +224,14 @@ def render(results: Results) -> str:
         "- req/s and latency are the load generator's; CPU seconds are over the measured "
         "seconds only: the server process, PostgreSQL (postmaster and every backend), the "
         "load generator; other: the rest of the machine's busy time meanwhile (other tenants, "
-        "interrupts), 2 CPUs x the seconds at most.",
+        "interrupts), 2 CPUs x the seconds at most. Server CPU per request is the steadiest "
+        "figure when other tenants share the machine.",
         "- non-2xx: responses with status >= 400 (wrk), failed transactions (pgbench).",
         "- peak RSS: the server's VmHWM, a high-water mark since its start.",
         "- new PG sessions: pg_stat_database.sessions of the test's database, from the start "
-        "of the warm-up to the end (pgbench: the measured run, one session per client).",
+        "of the warm-up to the end (pgbench: the measured run, one session per client, plus "
+        "its one setup connection).",
+        *_log_sizes(results.rows),
         "",
         f"Cold start (spawn to first 200 from /readyz, database up): median "
         f"{results.cold_start_seconds:.2f} s, max {results.cold_start_max_seconds:.2f} s "

@@ -23,7 +23,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import compare, dataset, machine, procs, report
+from bench import compare, dataset, machine, procs, report, snapshot
 from bench.harness import (
     MAIN_DATABASE,
     POOL_MAX_SIZE,
@@ -148,6 +148,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", type=Path, help="report path (default bench-results/<time>.md)")
     parser.add_argument("--keep-logs", action="store_true", help="keep servers' logs by the report")
     parser.add_argument("--no-install", action="store_true", help="never apt-get install wrk")
+    parser.add_argument(
+        "--service-ref",
+        metavar="REF",
+        help="measure service/ as committed at this git ref (e.g. HEAD), not the work tree",
+    )
     compare = parser.add_argument_group("comparing candidate changes (bench/compare.py)")
     compare.add_argument(
         "--compare",
@@ -168,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now(UTC)
     prefix = "compare-" if args.compare else ""
     default = ROOT / "bench-results" / f"{prefix}{started:%Y%m%dT%H%M%SZ}.md"
-    output: Path = args.output or default
+    output: Path = snapshot.user_path(args.output) if args.output else default
     output.parent.mkdir(parents=True, exist_ok=True)
     ensure_wrk(install=not args.no_install)
     command = shlex.join(["python", "-m", "bench", *(sys.argv[1:] if argv is None else argv)])

@@ -58,8 +58,8 @@ def _start(
     with log.open("ab") as out:
         started = time.monotonic()
         process = subprocess.Popen(  # noqa: S603 - our own python and module
-            command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT
-        )
+            command, stdout=out, stderr=subprocess.STDOUT, env=env
+        )  # the current directory: the repository, or the --service-ref snapshot
     deadline = started + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
