@@ -152,10 +152,6 @@ class JobRun:
     def seconds(self) -> float:
         return round(self.ended - self.started, 2)
 
-    @property
-    def succeeded(self) -> bool:
-        return bool(self.exit_codes) and self.exit_codes[-1] == 0
-
 
 class Pod:
     def __init__(self, node: Node, plan: PodPlan) -> None:

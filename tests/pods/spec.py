@@ -28,6 +28,7 @@ class PodConfigError(Exception):
 
 
 def check_keys(obj: Mapping[str, Any], path: str, known: Iterable[str]) -> None:
+    """Refuse, naming it, the first key of obj that is not known."""
     unknown = sorted(set(obj) - set(known))
     if unknown:
         raise Unsupported(f"{path}.{unknown[0]}: not honoured by the pods harness (tests/pods)")
@@ -171,67 +172,34 @@ class PodPlan:
     pre_stop: tuple[str, ...] | float | None  # exec command, or the sleep action's seconds
     grace: float  # terminationGracePeriodSeconds
     restart_policy: str  # Always or Never
-    run_as_non_root: bool
-    run_as_user: int | None
     fs_group: int | None
     fs_group_change_policy: str
     aliases: list[str]  # DNS names on the pod network: Services selecting it, StatefulSet DNS
 
 
+def _keys(names: str) -> frozenset[str]:
+    return frozenset(names.split())
+
+
+# The controllers' fields: the tests play the controllers (release.py) with replicas, strategy
+# (rolls), serviceName (pod DNS), volumeClaimTemplates (claims), backoffLimit and
+# activeDeadlineSeconds (Jobs); revisionHistoryLimit only prunes old ReplicaSets.
 _WORKLOAD_KEYS = {
-    "Deployment": ("replicas", "selector", "strategy", "template", "revisionHistoryLimit"),
-    "StatefulSet": ("replicas", "selector", "serviceName", "template", "volumeClaimTemplates"),
-    "Job": ("backoffLimit", "activeDeadlineSeconds", "template", "completions", "parallelism"),
+    "Deployment": _keys("replicas selector strategy template revisionHistoryLimit"),
+    "StatefulSet": _keys("replicas selector serviceName template volumeClaimTemplates"),
+    "Job": _keys("backoffLimit activeDeadlineSeconds template completions parallelism"),
 }
-# Pod spec keys honoured below; scheduling keys appear only where a single node meets them.
-_POD_KEYS = (
-    "containers",
-    "volumes",
-    "securityContext",
-    "terminationGracePeriodSeconds",
-    "restartPolicy",
-    "serviceAccountName",
-    "automountServiceAccountToken",
-    "enableServiceLinks",
-    "topologySpreadConstraints",
-)
-_CONTAINER_KEYS = (
-    "name",
-    "image",
-    "imagePullPolicy",
-    "command",
-    "args",
-    "workingDir",
-    "env",
-    "envFrom",
-    "ports",
-    "startupProbe",
-    "livenessProbe",
-    "readinessProbe",
-    "lifecycle",
-    "resources",
-    "securityContext",
-    "volumeMounts",
-)
-_POD_SECURITY_KEYS = (
-    "runAsUser",
-    "runAsGroup",
-    "runAsNonRoot",
-    "fsGroup",
-    "fsGroupChangePolicy",
-    "supplementalGroups",
-    "seccompProfile",
-)
-_CONTAINER_SECURITY_KEYS = (
-    "runAsUser",
-    "runAsGroup",
-    "runAsNonRoot",
-    "allowPrivilegeEscalation",
-    "privileged",
-    "readOnlyRootFilesystem",
-    "capabilities",
-    "seccompProfile",
-)
+# Every key honoured below; scheduling keys only where a single node meets them anyway.
+_POD_KEYS = _keys("""containers volumes securityContext terminationGracePeriodSeconds restartPolicy
+    serviceAccountName automountServiceAccountToken enableServiceLinks
+    topologySpreadConstraints""")
+_CONTAINER_KEYS = _keys("""name image imagePullPolicy command args workingDir env envFrom ports
+    startupProbe livenessProbe readinessProbe lifecycle resources securityContext
+    volumeMounts""")
+_POD_SECURITY_KEYS = _keys("""runAsUser runAsGroup runAsNonRoot fsGroup fsGroupChangePolicy
+    supplementalGroups seccompProfile""")
+_CONTAINER_SECURITY_KEYS = _keys("""runAsUser runAsGroup runAsNonRoot allowPrivilegeEscalation
+    privileged readOnlyRootFilesystem capabilities seccompProfile""")
 _PROBE_TIMING = {
     "initialDelaySeconds": "initial_delay",
     "periodSeconds": "period",
@@ -306,9 +274,9 @@ def plan_pod(
     command = [expand(a, env) for a in container["command"]] if "command" in container else None
     args = [expand(a, env) for a in container["args"]] if "args" in container else None
     probes = {
-        kind_: _probe(container[f"{kind_}Probe"], ports, f"{cpath}.{kind_}Probe")
-        for kind_ in ("startup", "liveness", "readiness")
-        if f"{kind_}Probe" in container
+        probe: _probe(container[f"{probe}Probe"], ports, f"{cpath}.{probe}Probe")
+        for probe in ("startup", "liveness", "readiness")
+        if f"{probe}Probe" in container
     }
     user = sc.get("runAsUser", pod_sc.get("runAsUser"))
     image_uid = image_user.split(":", maxsplit=1)[0]
@@ -342,8 +310,6 @@ def plan_pod(
         pre_stop=_pre_stop(container.get("lifecycle", {}), f"{cpath}.lifecycle"),
         grace=float(spec.get("terminationGracePeriodSeconds", 30)),
         restart_policy=restart_policy,
-        run_as_non_root=non_root,
-        run_as_user=user,
         fs_group=fs_group,
         fs_group_change_policy=pod_sc.get("fsGroupChangePolicy", "Always"),
         aliases=_aliases(workload, manifests, pod_name),

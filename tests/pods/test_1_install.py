@@ -11,6 +11,7 @@ from tests.chart.render import REPO
 
 from .kubelet import JobRun
 from .release import Release, json_logs, record
+from .spec import service_target_port
 
 pytestmark = pytest.mark.pods
 
@@ -62,6 +63,12 @@ def test_service_names_resolve_to_their_pods(release: Release) -> None:
     for name in ("user-service-postgresql", f"user-service-postgresql.{namespace}.svc"):
         assert resolve(release, name) == [release.db.ip]
     assert resolve(release, "user-service") == sorted(pod.ip for pod in release.api)
+    # Reached by name from inside a pod, on the port the Service's port 80 forwards to.
+    service = release.manifests.one("Service", "user-service")
+    port = service_target_port(service, service["spec"]["ports"][0]["port"], release.api[0].plan)
+    script = "import urllib.request as u; print(u.urlopen('http://user-service:%d/readyz').status)"
+    command = ("exec", release.api[1].container, "python", "-c", script % port)
+    assert release.node.docker(*command).stdout.strip() == "200"
 
 
 def test_migration_job_again_is_a_no_op(release: Release) -> None:
