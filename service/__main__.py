@@ -6,17 +6,26 @@ import argparse
 import asyncio
 import logging
 import os
+import secrets
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
 import asyncpg
 
 from service import __version__
+from service.auth import digest, new_key
 from service.config import ConfigError, Settings
 from service.db import CONNECT_ERRORS, backoff_delays, connect_kwargs, describe
 from service.devdb import EmbeddedPostgres, EmbeddedPostgresError
 from service.logs import configure_logging
-from service.migrations import MigrationError, apply_migrations, load_migrations, pending_migrations
+from service.migrations import (
+    AppRole,
+    MigrationError,
+    apply_migrations,
+    load_migrations,
+    pending_migrations,
+)
 from service.server import ForcedExit, serve
 
 logger = logging.getLogger("service")
@@ -29,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=__version__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="serve the HTTP API (embedded PostgreSQL if none is set)")
+    new_key = commands.add_parser("new-key", help="print a new random API key for API_KEYS")
+    new_key.add_argument("--name", default="admin", help="the key's name (default admin)")
+    new_key.add_argument("--scope", choices=["read", "write"], default="write")
     migrate = commands.add_parser("migrate", help="apply pending SQL migrations, then exit")
     migrate.add_argument(
         "--check", action="store_true", help="apply nothing; exit 1 if migrations are pending"
@@ -45,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "new-key":
+        return _new_key(args.name, args.scope)
     try:
         settings = Settings.from_env(os.environ)
     except ConfigError as exc:
@@ -63,27 +77,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     return asyncio.run(_migrate(settings, check=args.check, wait_timeout=args.wait_timeout))
 
 
+def _new_key(name: str, scope: str) -> int:
+    key = new_key()
+    print(f"key (give it to clients as 'Authorization: Bearer <key>'):\n  {key}")
+    print("API_KEYS entry, with the key itself:")
+    print(f"  {name}:{scope}:{key}")
+    print("or with its digest only (the service then never holds the key):")
+    print(f"  {name}:{scope}:sha256:{digest(key).hex()}")
+    return EXIT_OK
+
+
 def _serve(settings: Settings) -> int:
     embedded: EmbeddedPostgres | None = None
     try:
         if not settings.database_configured:
             try:
                 embedded = EmbeddedPostgres()
-                settings = settings.with_database_url(embedded.start())
+                embedded.start()
             except EmbeddedPostgresError as exc:
                 print(
                     f"user-service: configuration error: DATABASE_URL: not set, and {exc}",
                     file=sys.stderr,
                 )
                 return EXIT_CONFIG
+            served = _embedded_settings(settings, embedded)
+            if served is None:
+                return EXIT_FAILURE
+            settings = served
+        problem = settings.auth_problem()
+        if problem is not None:
+            print(f"user-service: configuration error: {problem}", file=sys.stderr)
+            return EXIT_CONFIG
+        if settings.auth_disabled:
             logger.warning(
-                "NO DATABASE CONFIGURED: using an embedded, throwaway development PostgreSQL. "
-                "Its data is deleted at exit. Set DATABASE_URL for anything else.",
-                extra={"data_dir": str(embedded.data_dir), "postgres_pid": embedded.pid},
+                "AUTHENTICATION IS DISABLED: anyone who reaches the port can read "
+                "and delete every user",
+                extra={"host": settings.host},
             )
-            code = asyncio.run(_migrate(settings, check=False, wait_timeout=10))
-            if code != EXIT_OK:
-                return code
         logger.info("starting", extra={"version": __version__, "settings": settings.redacted()})
         asyncio.run(serve(settings))
     except ForcedExit:
@@ -95,7 +125,28 @@ def _serve(settings: Settings) -> int:
     return EXIT_OK
 
 
-async def _migrate(settings: Settings, *, check: bool, wait_timeout: float) -> int:
+def _embedded_settings(settings: Settings, embedded: EmbeddedPostgres) -> Settings | None:
+    """Migrates the embedded server as its owner, then serves as a least-privileged role; with
+    no API keys, runs open but only on loopback unless HOST says otherwise."""
+    logger.warning(
+        "NO DATABASE CONFIGURED: using an embedded, throwaway development PostgreSQL. "
+        "Its data is deleted at exit. Set DATABASE_URL for anything else.",
+        extra={"data_dir": str(embedded.data_dir), "postgres_pid": embedded.pid},
+    )
+    role = AppRole("user_service_app", secrets.token_urlsafe(24))
+    owner = replace(settings, database_url=embedded.dsn(), use_libpq_env=False)
+    if asyncio.run(_migrate(owner, check=False, wait_timeout=10, app_role=role)) != EXIT_OK:
+        return None
+    served = replace(owner, database_url=embedded.dsn(user=role.name, password=role.password))
+    if not settings.api_keys:
+        host = os.environ.get("HOST", "").strip() or "127.0.0.1"
+        served = replace(served, auth_disabled=True, host=host)
+    return served
+
+
+async def _migrate(
+    settings: Settings, *, check: bool, wait_timeout: float, app_role: AppRole | None = None
+) -> int:
     migrations = load_migrations()
     conn = await _connect_with_retry(settings, wait_timeout)
     if conn is None:
@@ -109,7 +160,9 @@ async def _migrate(settings: Settings, *, check: bool, wait_timeout: float) -> i
                 )
             logger.info("migration check", extra={"pending": len(pending)})
             return EXIT_FAILURE if pending else EXIT_OK
-        applied = await apply_migrations(conn, migrations)
+        if app_role is None and settings.app_db_user and settings.app_db_password:
+            app_role = AppRole(settings.app_db_user, settings.app_db_password)
+        applied = await apply_migrations(conn, migrations, app_role)
         logger.info(
             "migrations up to date",
             extra={"applied": len(applied), "version": migrations[-1].version},

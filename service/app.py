@@ -9,32 +9,39 @@ from importlib import resources
 from aiohttp import web
 
 from service import handlers, health
+from service.auth import Authenticator, auth_middleware
 from service.config import Settings
 from service.db import Database
 from service.errors import error_middleware
-from service.keys import DATABASE, METRICS, OPENAPI, READINESS, SETTINGS
+from service.keys import AUTH, DATABASE, METRICS, OPENAPI, READINESS, SETTINGS
 from service.logs import request_id_middleware
 from service.metrics import Metrics, metrics_handler, metrics_middleware
 from service.migrations import latest_version, load_migrations
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, metrics: Metrics | None = None) -> web.Application:
+    """The API app. With METRICS_PORT set, /metrics lives on create_metrics_app instead."""
+    problem = settings.auth_problem()
+    if problem is not None:
+        raise problem
     app = web.Application(
         # Outermost first: ids for every log line, then metrics and drain on the final
-        # response, then the one place errors become JSON.
+        # response, then the one place errors become JSON, then authentication.
         middlewares=[
             request_id_middleware,
             metrics_middleware,
             health.drain_middleware,
             error_middleware,
+            auth_middleware,
         ],
         client_max_size=settings.max_body_bytes,
     )
-    metrics = Metrics()
+    metrics = metrics or Metrics()
     database = Database(settings, metrics)
     app[SETTINGS] = settings
     app[METRICS] = metrics
     app[DATABASE] = database
+    app[AUTH] = None if settings.auth_disabled else Authenticator(settings.api_keys)
     app[READINESS] = health.Readiness(
         database,
         metrics,
@@ -47,8 +54,17 @@ def create_app(settings: Settings) -> web.Application:
 
     health.add_routes(app)
     handlers.add_routes(app)
-    app.router.add_get("/metrics", metrics_handler, allow_head=False)
+    if settings.metrics_port is None:
+        app.router.add_get("/metrics", metrics_handler, allow_head=False)
     app.router.add_get("/openapi.json", _openapi, allow_head=False)
+    return app
+
+
+def create_metrics_app(metrics: Metrics) -> web.Application:
+    """/metrics alone, for its own port (METRICS_PORT): no API, no auth, nothing else."""
+    app = web.Application()
+    app[METRICS] = metrics
+    app.router.add_get("/metrics", metrics_handler, allow_head=False)
     return app
 
 

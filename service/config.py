@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from service.auth import ApiKey, parse_api_keys
 
 T = TypeVar("T")
 
@@ -49,6 +52,33 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("PGPASSWORD", None, "libpq password.", secret=True),
     Variable("PGDATABASE", None, "libpq database name."),
     # A container must listen on all interfaces to be reachable through its Service.
+    Variable(
+        "API_KEYS",
+        None,
+        "Comma-separated name:scope:key entries (scope read or write; key from `python -m "
+        "service new-key`, or sha256:<hex digest of the key>). Required when a database is "
+        "configured, unless AUTH_DISABLED=true.",
+        secret=True,
+    ),
+    Variable(
+        "AUTH_DISABLED",
+        "false",
+        "true serves /users without API keys. Never in production: anyone who reaches the port "
+        "can read and delete every user.",
+    ),
+    Variable(
+        "METRICS_PORT",
+        None,
+        "Serve /metrics on this port instead of PORT, so a NetworkPolicy can open it to "
+        "monitoring only.",
+    ),
+    Variable(
+        "APP_DB_USER",
+        None,
+        "migrate only: create or update this least-privileged login role (read and write the "
+        "tables, no DDL) for the web process.",
+    ),
+    Variable("APP_DB_PASSWORD", None, "migrate only: the password of APP_DB_USER.", secret=True),
     Variable("HOST", "0.0.0.0", "Address to bind."),  # noqa: S104
     Variable("PORT", "8080", "TCP port for the API, probes and metrics."),
     Variable("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING, ERROR or CRITICAL."),
@@ -83,6 +113,7 @@ VARIABLES: tuple[Variable, ...] = (
 )
 VARIABLE_NAMES = frozenset(v.name for v in VARIABLES)
 _DEFAULTS = {v.name: v.default for v in VARIABLES}
+_SECRETS = frozenset(v.name for v in VARIABLES if v.secret)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +134,11 @@ class Settings:
     readiness_cache_seconds: float
     drain_delay: float
     shutdown_timeout: float
+    api_keys: tuple[ApiKey, ...]
+    auth_disabled: bool
+    metrics_port: int | None
+    app_db_user: str | None
+    app_db_password: str | None
 
     @property
     def database_configured(self) -> bool:
@@ -124,6 +160,18 @@ class Settings:
             raise ConfigError(
                 "DB_POOL_MIN_SIZE", f"{pool_min} is more than DB_POOL_MAX_SIZE ({pool_max})"
             )
+        auth_disabled = _parse(get, "AUTH_DISABLED", _boolean)
+        api_keys = _parse(get, "API_KEYS", parse_api_keys)
+        app_db_user = get("APP_DB_USER") or None
+        if app_db_user is not None and not _ROLE.fullmatch(app_db_user):
+            raise ConfigError("APP_DB_USER", "must be 1-63 of a-z 0-9 _ starting with a letter")
+        app_db_password = get("APP_DB_PASSWORD") or None
+        if (app_db_user is None) != (app_db_password is None):
+            raise ConfigError("APP_DB_PASSWORD", "APP_DB_USER and APP_DB_PASSWORD go together")
+        metrics_port = _parse(get, "METRICS_PORT", _optional(_integer(1, 65535)))
+        port = _parse(get, "PORT", _integer(1, 65535))
+        if metrics_port == port:
+            raise ConfigError("METRICS_PORT", f"{metrics_port} is PORT too; unset it to share")
         level = get("LOG_LEVEL").upper()
         if level not in LOG_LEVELS:
             raise ConfigError("LOG_LEVEL", f"{level!r} is not one of {', '.join(LOG_LEVELS)}")
@@ -131,7 +179,7 @@ class Settings:
             database_url=database_url,
             use_libpq_env=database_url is None and bool(get("PGHOST")),
             host=get("HOST"),
-            port=_parse(get, "PORT", _integer(1, 65535)),
+            port=port,
             log_level=level,
             pool_min_size=pool_min,
             pool_max_size=pool_max,
@@ -143,19 +191,31 @@ class Settings:
             readiness_cache_seconds=_parse(get, "READINESS_CACHE_SECONDS", _seconds(0, 60)),
             drain_delay=_parse(get, "DRAIN_DELAY_SECONDS", _seconds(0, 300)),
             shutdown_timeout=_parse(get, "SHUTDOWN_TIMEOUT_SECONDS", _seconds(0, 3600)),
+            api_keys=api_keys,
+            auth_disabled=auth_disabled,
+            metrics_port=metrics_port,
+            app_db_user=app_db_user,
+            app_db_password=app_db_password,
         )
 
-    def with_database_url(self, database_url: str) -> Settings:
-        """A copy pointing at another database (the embedded development server)."""
-        values = asdict(self)
-        values.update(database_url=database_url, use_libpq_env=False)
-        return Settings(**values)
+    def auth_problem(self) -> ConfigError | None:
+        """Secure by default: serving a real database with no keys needs an explicit opt-out."""
+        if self.database_configured and not self.api_keys and not self.auth_disabled:
+            return ConfigError(
+                "API_KEYS",
+                "not set: add API_KEYS=<name>:write:<key> (make a key with `python -m service "
+                "new-key`), or set AUTH_DISABLED=true to serve without authentication",
+            )
+        return None
 
     def redacted(self) -> dict[str, Any]:
         """The effective settings, safe to log: passwords never leave the process."""
         values = asdict(self)
         if self.database_url is not None:
             values["database_url"] = redact_url(self.database_url)
+        values["api_keys"] = [f"{k.name}:{k.scope.value}" for k in self.api_keys]
+        if self.app_db_password is not None:
+            values["app_db_password"] = "***"  # noqa: S105 - the mask, not a password
         return values
 
 
@@ -189,7 +249,27 @@ def _parse(get: Callable[[str], str], name: str, convert: Callable[[str], T]) ->
     try:
         return convert(raw)
     except ValueError as exc:
-        raise ConfigError(name, f"{raw!r} {exc}") from None
+        # A secret's value is never echoed, not even a malformed one.
+        shown = "" if name in _SECRETS else f"{raw!r} "
+        raise ConfigError(name, f"{shown}{exc}") from None
+
+
+_ROLE = re.compile(r"[a-z][a-z0-9_]{0,62}")
+
+
+def _boolean(raw: str) -> bool:
+    if raw.lower() in ("true", "1", "yes"):
+        return True
+    if raw.lower() in ("false", "0", "no"):
+        return False
+    raise ValueError("is not true or false")
+
+
+def _optional(convert: Callable[[str], T]) -> Callable[[str], T | None]:
+    def optional(raw: str) -> T | None:
+        return convert(raw) if raw else None
+
+    return optional
 
 
 def _integer(low: int, high: int) -> Callable[[str], int]:

@@ -81,8 +81,12 @@ class EmbeddedPostgres:
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
-    def dsn(self, database: str = "postgres") -> str:
-        return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{database}"
+    def dsn(
+        self, database: str = "postgres", *, user: str | None = None, password: str | None = None
+    ) -> str:
+        """The superuser's DSN, or another role's on the same server."""
+        user, password = user or self.user, password or self.password
+        return f"postgresql://{user}:{password}@127.0.0.1:{self.port}/{database}"
 
     def binary(self, name: str) -> Path:
         return self._bin / name

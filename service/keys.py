@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from service.auth import Authenticator
     from service.config import Settings
     from service.db import Database
     from service.health import Readiness
@@ -20,3 +21,5 @@ DATABASE: web.AppKey[Database] = web.AppKey("database")
 READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 OPENAPI: web.AppKey[bytes] = web.AppKey("openapi")
+# None when authentication is disabled (AUTH_DISABLED=true, or the embedded development run).
+AUTH: web.AppKey[Authenticator | None] = web.AppKey("auth")

@@ -14,6 +14,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from pythonjsonlogger.json import JsonFormatter
 
+from service.auth import KEY_NAME
 from service.keys import Handler
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -105,6 +106,7 @@ class AccessLogger(AbstractAccessLogger):
             "duration_ms": round(time * 1000, 3),
             "response_bytes": response.body_length,
             "request_id": request.get(REQUEST_ID, None),
+            "api_key": request.get(KEY_NAME, None),  # the key's name, never the key
             "remote": request.remote,
         }
         self.logger.log(level, "request", extra=fields)

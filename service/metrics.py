@@ -119,6 +119,14 @@ class Metrics:
             namespace=NAMESPACE,
             registry=r,
         )
+        self.auth_failures = Counter(
+            "auth_failures",
+            "Requests refused by authentication (401) or authorisation (403), by reason: "
+            "missing, malformed, unknown_key, insufficient_scope.",
+            ["reason"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
         self.ready = Gauge(
             "ready",
             "1 when the last readiness check passed, else 0.",

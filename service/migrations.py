@@ -7,9 +7,12 @@ developers): the second waits, then finds nothing pending.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import logging
 import re
+import secrets
 from dataclasses import dataclass
 from importlib import resources
 
@@ -89,9 +92,12 @@ async def pending_migrations(
 
 
 async def apply_migrations(
-    conn: asyncpg.Connection[asyncpg.Record], migrations: list[Migration]
+    conn: asyncpg.Connection[asyncpg.Record],
+    migrations: list[Migration],
+    app_role: AppRole | None = None,
 ) -> list[Migration]:
-    """Applies what is pending, each in its own transaction; returns what it applied."""
+    """Applies what is pending, each in its own transaction, then creates or updates the app
+    role if one is given (under the same lock: concurrent runs never race on it)."""
     await conn.execute("SELECT pg_advisory_lock($1)", ADVISORY_LOCK_ID)
     try:
         await conn.execute(_CREATE_TABLE)
@@ -109,6 +115,60 @@ async def apply_migrations(
                 "migration applied",
                 extra={"version": migration.version, "migration": migration.name},
             )
+        if app_role is not None:
+            await _ensure_app_role(conn, app_role)
         return pending
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", ADVISORY_LOCK_ID)
+
+
+@dataclass(frozen=True, slots=True)
+class AppRole:
+    """The web process's login role: reads and writes rows, cannot change the schema."""
+
+    name: str
+    password: str
+
+
+async def _ensure_app_role(conn: asyncpg.Connection[asyncpg.Record], role: AppRole) -> None:
+    exists = await conn.fetchval("SELECT true FROM pg_roles WHERE rolname = $1", role.name)
+    # The server receives a SCRAM verifier, never the password: it can't end up in its logs.
+    verb = "ALTER" if exists else "CREATE"
+    statements = [
+        f"{verb} ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L",
+        "GRANT CONNECT ON DATABASE %I TO %I",
+        "GRANT USAGE ON SCHEMA public TO %I",
+        "REVOKE CREATE ON SCHEMA public FROM PUBLIC",  # the default before PostgreSQL 15
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE users TO %I",
+        "GRANT SELECT ON TABLE schema_migrations TO %I",
+    ]
+    database = await conn.fetchval("SELECT current_database()")
+    arguments: list[list[str]] = [
+        [role.name, scram_verifier(role.password)],
+        [database, role.name],
+        [role.name],
+        [],
+        [role.name],
+        [role.name],
+    ]
+    for template, args in zip(statements, arguments, strict=True):
+        placeholders = ", ".join(f"${i}::text" for i in range(1, len(args) + 1))
+        sql = await conn.fetchval(
+            f"SELECT format('{template}'{', ' if args else ''}{placeholders})", *args
+        )
+        await conn.execute(sql)
+    logger.info("app role ready", extra={"role": role.name, "new_role": not exists})
+
+
+def scram_verifier(password: str, iterations: int = 4096) -> str:
+    """PostgreSQL's SCRAM-SHA-256 password verifier (what `\\password` in psql sends)."""
+    salt = secrets.token_bytes(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+
+    def b64(raw: bytes) -> str:
+        return base64.b64encode(raw).decode("ascii")
+
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"

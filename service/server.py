@@ -16,10 +16,11 @@ import time
 
 from aiohttp import web
 
-from service.app import create_app
+from service.app import create_app, create_metrics_app
 from service.config import Settings
 from service.keys import READINESS
 from service.logs import AccessLogger
+from service.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 _SETTLE_SECONDS = 0.1
@@ -30,7 +31,8 @@ class ForcedExit(Exception):
 
 
 async def serve(settings: Settings) -> None:
-    app = create_app(settings)
+    metrics = Metrics()
+    app = create_app(settings, metrics)
     runner = web.AppRunner(
         app,
         handle_signals=False,
@@ -42,6 +44,13 @@ async def serve(settings: Settings) -> None:
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
     logger.info("listening", extra={"host": settings.host, "port": settings.port})
+    metrics_runner = None
+    if settings.metrics_port is not None:
+        # Its own runner: scrapes keep working through the API's drain, and it closes last.
+        metrics_runner = web.AppRunner(create_metrics_app(metrics), handle_signals=False)
+        await metrics_runner.setup()
+        await web.TCPSite(metrics_runner, settings.host, settings.metrics_port).start()
+        logger.info("metrics listening", extra={"port": settings.metrics_port})
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -65,6 +74,8 @@ async def serve(settings: Settings) -> None:
     except asyncio.CancelledError:
         raise ForcedExit from None
     finally:
+        if metrics_runner is not None:
+            await metrics_runner.cleanup()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
 

@@ -24,7 +24,7 @@ from service.config import Settings
 from service.devdb import EmbeddedPostgres
 from service.keys import DATABASE
 from service.migrations import apply_migrations, load_migrations
-from tests.helpers import base_environ
+from tests.helpers import WRITE_AUTH, base_environ
 from tests.procs import ServiceGroup
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,11 +115,14 @@ def settings(database_url: str) -> Settings:
 async def make_client(
     aiohttp_client: ClientFactory,
 ) -> Callable[[Settings], Any]:
-    """Builds the real app from settings and waits until its pool is connected."""
+    """Builds the real app from settings and waits until its pool is connected. Its requests
+    carry the test write key unless they set their own Authorization header."""
 
     async def build(settings: Settings) -> TestClient[web.Request, web.Application]:
         app = create_app(settings)
-        client: TestClient[web.Request, web.Application] = await aiohttp_client(app)
+        client: TestClient[web.Request, web.Application] = await aiohttp_client(
+            app, headers=WRITE_AUTH
+        )
         await app[DATABASE].connected.wait()
         return client
 

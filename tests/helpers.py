@@ -7,6 +7,12 @@ import os
 import pytest
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# API keys of the test runs (never real): one that may write, one that may only read.
+WRITE_KEY = "test-write-key-0123456789abcdef"
+READ_KEY = "test-read-key-0123456789abcdef"
+TEST_API_KEYS = f"test-writer:write:{WRITE_KEY},test-reader:read:{READ_KEY}"
+WRITE_AUTH = {"Authorization": f"Bearer {WRITE_KEY}"}
+READ_AUTH = {"Authorization": f"Bearer {READ_KEY}"}
 
 
 def skip_or_fail(reason: str) -> None:
@@ -17,5 +23,10 @@ def skip_or_fail(reason: str) -> None:
 
 
 def base_environ(database_url: str, **overrides: str) -> dict[str, str]:
-    """The environment of a test service: no drain delay unless a test asks for one."""
-    return {"DATABASE_URL": database_url, "DRAIN_DELAY_SECONDS": "0", **overrides}
+    """The environment of a test service: the test keys, no drain delay unless asked."""
+    return {
+        "DATABASE_URL": database_url,
+        "DRAIN_DELAY_SECONDS": "0",
+        "API_KEYS": TEST_API_KEYS,
+        **overrides,
+    }

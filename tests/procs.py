@@ -28,6 +28,11 @@ LogLine = dict[str, Any]
 _INHERITED = ("PATH", "LANG", "LC_ALL", "TMPDIR", "HOME")
 
 
+# Unless a test says otherwise: loopback, no drain delay, and no authentication (the tests of
+# authentication set API_KEYS themselves; tests/test_auth.py).
+_SERVE_DEFAULTS = {"HOST": "127.0.0.1", "DRAIN_DELAY_SECONDS": "0", "AUTH_DISABLED": "true"}
+
+
 def free_port() -> int:
     """A loopback port nobody listens on (nor will, unless a test starts something on it)."""
     with socket.socket() as s:
@@ -198,7 +203,7 @@ class ServiceGroup:
         with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
             process = subprocess.Popen(
                 [sys.executable, "-m", "service", "serve"],
-                env={"HOST": "127.0.0.1", "DRAIN_DELAY_SECONDS": "0", **env, "PORT": str(port)},
+                env={**_SERVE_DEFAULTS, **env, "PORT": str(port)},
                 cwd=ROOT,
                 stdin=subprocess.DEVNULL,
                 stdout=out,

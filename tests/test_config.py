@@ -30,6 +30,11 @@ def test_defaults() -> None:
         readiness_cache_seconds=1.0,
         drain_delay=5.0,
         shutdown_timeout=20.0,
+        api_keys=(),
+        auth_disabled=False,
+        metrics_port=None,
+        app_db_user=None,
+        app_db_password=None,
     )
 
 

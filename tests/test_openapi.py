@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 
 from service.app import create_app
 from service.config import Settings
-from tests.helpers import base_environ
+from tests.helpers import WRITE_AUTH, base_environ
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -136,6 +136,6 @@ async def test_unavailable_database_answers_match_the_document() -> None:
             ("GET", "/readyz"),
             ("GET", "/health"),
         ]:
-            response = await unavailable.request(method, path)
+            response = await unavailable.request(method, path, headers=WRITE_AUTH)
             assert response.status == 503
             await check(response, seen)
