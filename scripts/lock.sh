@@ -10,4 +10,5 @@ compile=(.venv/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-
 "${compile[@]}" --extra dev -o requirements/dev.txt
 # The dev extra names the project itself (for its `embedded` extra); the project is installed
 # separately (editable), and an unhashed self-reference would break --require-hashes.
-sed -i '/^user-service @ /d' requirements/dev.txt
+sed -i -e '/^# WARNING: pip install will require/,/^    # via user-service/d' \
+       -e '/^user-service @ /d' requirements/dev.txt
