@@ -162,3 +162,11 @@ def read_env_example() -> list[tuple[str, str | None, str]]:
 def test_env_example_lists_every_variable_with_its_default_and_meaning() -> None:
     expected = [(v.name, v.default, v.help) for v in VARIABLES]
     assert read_env_example() == expected
+
+
+def test_readme_configuration_table_lists_every_variable() -> None:
+    readme = (ROOT / "README.md").read_text()
+    rows = re.findall(r"^\| `([A-Z][A-Z0-9_]*)` \| (?:`([^`]*)`|—) \| (.*) \|$", readme, re.M)
+    assert [(name, default or None, text) for name, default, text in rows] == [
+        (v.name, v.default, v.help) for v in VARIABLES
+    ]
