@@ -15,6 +15,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
+
 from tests.chart.render import NAMESPACE, Helm
 
 from .kubelet import JobRun, Node, Pod, Termination
@@ -83,10 +85,17 @@ class Release:
     db: Pod | None = None
     api: list[Pod] = field(default_factory=list)
     install: dict[str, Any] = field(default_factory=dict)
+    # Sent with every API request of the scenarios: the one place for credentials, should the
+    # chart configure any.
+    headers: dict[str, str] = field(default_factory=dict)
     _serial: itertools.count[int] = field(default_factory=itertools.count)
 
     def __post_init__(self) -> None:
         self.manifests = self.render()
+
+    def client(self) -> aiohttp.ClientSession:
+        """The scenarios' HTTP client (inside a coroutine): keep-alive, 10 s per request."""
+        return aiohttp.ClientSession(headers=self.headers, timeout=aiohttp.ClientTimeout(total=10))
 
     def render(self, overrides: Obj | None = None) -> Manifests:
         values = merge(self.values, overrides or {})

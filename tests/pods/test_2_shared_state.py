@@ -8,7 +8,6 @@ import secrets
 import time
 from collections import Counter
 
-import aiohttp
 import pytest
 
 from .release import Release, record
@@ -23,7 +22,7 @@ async def test_a_user_written_through_one_replica_is_served_by_the_other(
 ) -> None:
     a, b = release.api[0].url, release.api[1].url
     name = f"pods-{secrets.token_hex(4)}"
-    async with aiohttp.ClientSession(raise_for_status=False) as http:
+    async with release.client() as http:
         created = await http.post(f"{a}/users", json={"username": name, "email": f"{name}@x.org"})
         assert created.status == 201, await created.text()
         user = await created.json()
@@ -47,7 +46,7 @@ async def test_concurrent_conflicting_creates_over_both_replicas_make_one_user(
     name = f"pods-race-{secrets.token_hex(4)}"
     body = {"username": name, "email": f"{name}@x.org"}
     urls = [release.api[i % 2].url for i in range(CONCURRENT_CREATES)]
-    async with aiohttp.ClientSession() as http:
+    async with release.client() as http:
 
         async def create(url: str) -> tuple[str, int]:
             async with http.post(f"{url}/users", json=body) as response:

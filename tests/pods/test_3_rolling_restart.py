@@ -77,7 +77,7 @@ async def client(
 
 
 async def test_rolling_restart_under_keep_alive_load_fails_no_request(release: Release) -> None:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+    async with release.client() as http:
         name = f"pods-load-{secrets.token_hex(4)}"
         user = {"username": name, "email": f"{name}@x.org"}
         async with http.post(f"{release.api[0].url}/users", json=user) as created:

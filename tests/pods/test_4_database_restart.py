@@ -8,7 +8,6 @@ import asyncio
 import secrets
 import time
 
-import aiohttp
 import pytest
 
 from .release import Release, record
@@ -21,7 +20,7 @@ USERS = 20
 async def test_database_restart_keeps_data_and_replicas_recover_alone(release: Release) -> None:
     assert release.db is not None
     prefix = f"pods-db-{secrets.token_hex(3)}"
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+    async with release.client() as http:
         users = []
         for i in range(USERS):
             body = {"username": f"{prefix}-{i}", "email": f"{prefix}-{i}@x.org"}
