@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import report
+from bench import dataset, report
 from bench.harness import MAIN_DATABASE, Run, serving, wrk_load
 from bench.server import start_ceiling, uses_uvloop
 
@@ -56,8 +56,9 @@ def measure_rounds(
     variants: list[tuple[str, tuple[str, ...]]],
     scenarios: list[str],
     rounds: int,
-    users: int,
+    seeded: dataset.Seeded,
 ) -> tuple[list[report.Row], dict[str, list[float]]]:
+    users = seeded.users
     conns = run.plan.connections[0]
     ready: dict[str, list[float]] = defaultdict(list)
     for number in range(rounds):
@@ -66,7 +67,7 @@ def measure_rounds(
         numbered = list(enumerate(variants))
         # POSTed usernames carry the variant's number (labels may hold "+", names may not).
         for index, (label, parts) in numbered[turn:] + numbered[:turn]:
-            with serving(run, MAIN_DATABASE, f"{label}-{number}", parts) as server:
+            with serving(run, seeded, f"{label}-{number}", parts) as server:
                 ready[label].append(server.ready_seconds)
                 if number == 0 and label == "baseline":
                     _ceiling(run, conns, users, uses_uvloop(server))

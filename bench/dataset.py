@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
+from service import migrations
 from service.migrations import apply_migrations, load_migrations
 from service.pagination import encode_cursor
 from service.users import PagePosition
@@ -22,6 +24,10 @@ FROM generate_series(1, $1::bigint) AS g,
 """
 
 
+# The web process connects as a least-privileged role that migrate creates, as in production.
+APP_ROLE = "user_service_app"
+
+
 @dataclass(frozen=True, slots=True)
 class Seeded:
     database: str
@@ -29,6 +35,19 @@ class Seeded:
     seconds: float
     deep_cursor: str  # a cursor that starts a page near the end of the list
     deep_position: int  # rows before that page
+    app_password: str | None  # None: this service version has no app role; use the owner
+
+
+def _app_role(password: str) -> tuple[Any, str | None]:
+    """(the AppRole to create, its password), or (None, None) for a service without one.
+
+    A role belongs to the whole server, not to one database: every database of a run must
+    use the same password, or seeding the next one would lock the service out of the last.
+    """
+    role_class = getattr(migrations, "AppRole", None)
+    if role_class is None:
+        return None, None
+    return role_class(APP_ROLE, password), password
 
 
 async def _create(admin_dsn: str, database: str) -> None:
@@ -40,10 +59,13 @@ async def _create(admin_dsn: str, database: str) -> None:
         await conn.close()
 
 
-async def _seed(dsn: str, users: int) -> tuple[str, int]:
+async def _seed(dsn: str, users: int, role: Any) -> tuple[str, int]:
     conn = await asyncpg.connect(dsn)
     try:
-        await apply_migrations(conn, load_migrations())
+        if role is None:
+            await apply_migrations(conn, load_migrations())
+        else:
+            await apply_migrations(conn, load_migrations(), role)
         await conn.execute(_SEED, users)
         # Hint bits and statistics now, not during the first measured seconds.
         await conn.execute("VACUUM (ANALYZE) users")
@@ -63,11 +85,14 @@ async def _seed(dsn: str, users: int) -> tuple[str, int]:
         await conn.close()
 
 
-def create_and_seed(admin_dsn: str, dsn: str, database: str, users: int) -> Seeded:
+def create_and_seed(
+    admin_dsn: str, dsn: str, database: str, users: int, app_password: str
+) -> Seeded:
     started = time.monotonic()
     asyncio.run(_create(admin_dsn, database))
-    cursor, deep = asyncio.run(_seed(dsn, users))
-    return Seeded(database, users, time.monotonic() - started, cursor, deep)
+    role, password = _app_role(app_password)
+    cursor, deep = asyncio.run(_seed(dsn, users, role))
+    return Seeded(database, users, time.monotonic() - started, cursor, deep, password)
 
 
 async def _sessions(dsn: str, database: str) -> int:

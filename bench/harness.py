@@ -61,8 +61,21 @@ class Run:
     notes: list[str] = field(default_factory=list)
     run_id: str = field(default_factory=lambda: secrets.token_hex(3))
 
+    api_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    app_password: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+
     def dsn(self, database: str) -> str:
         return self.postgres.dsn(database)
+
+    def app_dsn(self, seeded: dataset.Seeded) -> str:
+        """What the service connects with: the app role where migrate made one."""
+        if seeded.app_password is None:
+            return self.dsn(seeded.database)
+        p = self.postgres
+        return (
+            f"postgresql://{dataset.APP_ROLE}:{seeded.app_password}@127.0.0.1:{p.port}/"
+            f"{seeded.database}"
+        )
 
     def sessions(self, database: str) -> int:
         return dataset.sessions_opened(self.postgres.dsn("postgres"), database)
@@ -175,6 +188,7 @@ def wrk_load(
             path=path,
             max_id=max_id,
             tag=run.tag(f"{label}{connections}{phase}"),
+            api_key=run.api_key,
         )
 
     return load
@@ -182,10 +196,12 @@ def wrk_load(
 
 @contextmanager
 def serving(
-    run: Run, database: str, label: str, variants: tuple[str, ...] = ()
+    run: Run, seeded: dataset.Seeded, label: str, variants: tuple[str, ...] = ()
 ) -> Iterator[Server]:
-    """The service on `database`; every start also counts as a cold-start sample."""
-    server = start_service(run.dsn(database), run.logs / f"service-{label}.log", variants)
+    """The service on a seeded database; every start also counts as a cold-start sample."""
+    server = start_service(
+        run.app_dsn(seeded), run.logs / f"service-{label}.log", run.api_key, variants
+    )
     run.cold_starts.append(server.ready_seconds)
     try:
         yield server
@@ -194,7 +210,9 @@ def serving(
 
 
 def seed(run: Run, database: str, users: int) -> dataset.Seeded:
-    seeded = dataset.create_and_seed(run.dsn("postgres"), run.dsn(database), database, users)
+    seeded = dataset.create_and_seed(
+        run.dsn("postgres"), run.dsn(database), database, users, run.app_password
+    )
     print(
         f"bench: seeded {users:,} users into {database} in {seeded.seconds:.1f} s", file=sys.stderr
     )

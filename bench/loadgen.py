@@ -76,6 +76,7 @@ def wrk(
     path: str = "/",
     max_id: int = 1,
     tag: str = "bench",
+    api_key: str = "",
     threads: int = 2,
 ) -> Load:
     command = [
@@ -94,6 +95,7 @@ def wrk(
         str(max_id),
         tag,
         path,
+        api_key,
     ]
     text, cpu = _run_child(command, seconds, None)
     match = re.search(r"^BENCH_JSON (\{.*\})$", text, re.MULTILINE)

@@ -57,10 +57,10 @@ def _floors(run: Run, seeded: dataset.Seeded) -> None:
         )
 
 
-def _cold_starts(run: Run, database: str) -> None:
+def _cold_starts(run: Run, seeded: dataset.Seeded) -> None:
     """Start to first 200 from /readyz with the database up, then the RSS of an idle process."""
     for i in range(run.plan.cold_starts):
-        with serving(run, database, f"cold{i}") as server:
+        with serving(run, seeded, f"cold{i}") as server:
             time.sleep(run.plan.idle_wait)  # the pool opens its minimum connections, then rests
             run.idle_rss_mib.append(procs.status_kib(server.pid, "VmRSS") / 1024)
 
@@ -78,7 +78,7 @@ def _service_scenarios(run: Run, seeded: dataset.Seeded) -> None:
             f"/users?limit=50&cursor={seeded.deep_cursor}",
         ),
     ]
-    with serving(run, db, "main") as service:
+    with serving(run, seeded, "main") as service:
         # The ceiling runs next to the service, on the same event loop, just before it.
         uvloop = uses_uvloop(service)
         run.notes.append(f"event loop of the service and the ceiling: {_loop_name(uvloop)}")
@@ -125,7 +125,7 @@ def _list_target(run: Run, main: dataset.Seeded) -> None:
     ]
     conns = min(run.plan.connections)
     for number, (seeded, name, path) in enumerate(cases):
-        with serving(run, seeded.database, f"list{number}") as service:
+        with serving(run, seeded, f"list{number}") as service:
             load = wrk_load(
                 run, service, connections=conns, mode="path", path=path, max_id=1,
                 label=f"l{number}",
@@ -188,10 +188,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.compare:
             variants = compare.parse_variants(args.compare)
             scenarios = [s for s in args.scenarios.split(",") if s]
-            rows, ready = compare.measure_rounds(run, variants, scenarios, args.rounds, plan.users)
+            rows, ready = compare.measure_rounds(run, variants, scenarios, args.rounds, main_db)
         else:
             _floors(run, main_db)
-            _cold_starts(run, MAIN_DATABASE)
+            _cold_starts(run, main_db)
             _service_scenarios(run, main_db)
             _list_target(run, main_db)
     finally:

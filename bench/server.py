@@ -72,10 +72,13 @@ def _start(
     raise RuntimeError(f"{command} not ready after 30 s; see {log}")
 
 
-def start_service(database_url: str, log: Path, variants: tuple[str, ...] = ()) -> Server:
+def start_service(
+    database_url: str, log: Path, api_key: str, variants: tuple[str, ...] = ()
+) -> Server:
     """`python -m service serve` as production runs it: one process, INFO logs, metrics on.
 
-    The settings are the chart's defaults (pool 2..10 and the rest), bound to loopback. Only
+    The settings are the chart's defaults (pool 2..10 and the rest), bound to loopback, with
+    one write-scoped API key and /metrics on its own port as the chart sets them. Only
     DRAIN_DELAY_SECONDS is 0: it changes nothing while serving and makes each stop quick.
     Variants (bench/variants.py) are either NAME=VALUE settings for the environment, or names
     of patches that bench.variants applies in the service's own process before serving.
@@ -86,6 +89,8 @@ def start_service(database_url: str, log: Path, variants: tuple[str, ...] = ()) 
         "DATABASE_URL": database_url,
         "HOST": "127.0.0.1",
         "PORT": str(port),
+        "METRICS_PORT": str(procs.free_port()),
+        "API_KEYS": f"bench:write:{api_key}",
         "LOG_LEVEL": "INFO",
         "DRAIN_DELAY_SECONDS": "0",
     }

@@ -168,6 +168,39 @@ def _fast_request_id() -> None:
     service.logs.incoming_request_id = incoming_request_id
 
 
+def _fair_pool() -> None:
+    """A FIFO gate (asyncio.Semaphore, fair since Python 3.11) of the pool's size in front of
+    pool.acquire(). asyncpg's pool queue is an asyncio.LifoQueue: a waiter woken by a release
+    can lose the connection to a request that just arrived and go back to the end of the line,
+    so under a steady overload a few requests wait until DB_ACQUIRE_TIMEOUT_SECONDS (503)."""
+    import asyncio  # noqa: PLC0415
+    from collections.abc import AsyncIterator  # noqa: PLC0415
+    from contextlib import asynccontextmanager  # noqa: PLC0415
+
+    from service.db import Database  # noqa: PLC0415
+    from service.errors import DatabaseUnavailable  # noqa: PLC0415
+
+    original = Database.connection
+    gates: dict[int, asyncio.Semaphore] = {}
+
+    @asynccontextmanager
+    async def connection(self: Database, wait: float | None = None) -> AsyncIterator[Any]:
+        settings = self._settings
+        gate = gates.setdefault(id(self), asyncio.Semaphore(settings.pool_max_size))
+        try:
+            async with asyncio.timeout(wait or settings.acquire_timeout):
+                await gate.acquire()
+        except TimeoutError:
+            raise DatabaseUnavailable("timed out waiting for a pooled connection") from None
+        try:
+            async with original(self, wait) as conn:
+                yield conn
+        finally:
+            gate.release()
+
+    Database.connection = connection  # type: ignore[method-assign]
+
+
 VARIANTS: dict[str, Patch] = {
     "noreset": _no_reset,
     "noaccesslog": _no_access_log,
@@ -178,6 +211,7 @@ VARIANTS: dict[str, Patch] = {
     "fastlog": _fast_log,
     "bufferedlog": _buffered_log,
     "fastid": _fast_request_id,
+    "fairpool": _fair_pool,
 }
 
 

@@ -1,5 +1,6 @@
 -- The wrk side of the benchmark (bench/loadgen.py runs it).
--- Script arguments, after `--`: mode, max_id, tag, path.
+-- Script arguments, after `--`: mode, max_id, tag, path, API key (sent as a Bearer token on
+-- every request, the framework ceiling's too, so all requests have the same size).
 --   get   GET /users/{random id in 1..max_id}
 --   post  POST /users with a name unique across threads and runs (tag, thread, counter)
 --   mix   90% get, 10% post, chosen at random per request
@@ -16,17 +17,22 @@ end
 
 local mode, max_id, tag, fixed
 local counter = 0
+local headers = {}
 local json_headers = { ["Content-Type"] = "application/json" }
 
 function init(args)
   mode, max_id, tag = args[1], tonumber(args[2]), args[3]
-  fixed = wrk.format("GET", args[4])
+  if args[5] and args[5] ~= "" then
+    headers["Authorization"] = "Bearer " .. args[5]
+    json_headers["Authorization"] = headers["Authorization"]
+  end
+  fixed = wrk.format("GET", args[4], headers)
   -- Each thread draws its own sequence of ids.
   math.randomseed(os.time() * 1000 + thread_id)
 end
 
 local function get_user()
-  return wrk.format("GET", "/users/" .. math.random(1, max_id))
+  return wrk.format("GET", "/users/" .. math.random(1, max_id), headers)
 end
 
 local function post_user()

@@ -72,3 +72,5 @@ def test_smoke_run_writes_a_complete_report(tmp_path: Path) -> None:
         assert f"| {group} | {row['name']} | {conns} |" in report
         assert row["load"]["requests"] > 0, row
         assert row["load"]["socket_errors"] == 0, row
+        # Not a performance check: a wrong API key, route or payload fails every request.
+        assert row["load"]["non_2xx"] <= row["load"]["requests"] // 10, row
