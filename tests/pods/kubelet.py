@@ -184,9 +184,9 @@ class Pod:
 
     @property
     def url(self) -> str:
-        """The first declared port, published on 127.0.0.1."""
-        port = self._inc.host_ports[next(iter(self.plan.ports.values()))]
-        return f"http://127.0.0.1:{port}"
+        """The port named http (else the first declared), published on 127.0.0.1."""
+        port = self.plan.ports.get("http", next(iter(self.plan.ports.values())))
+        return f"http://127.0.0.1:{self._inc.host_ports[port]}"
 
     def event(self, text: str) -> None:
         self.events.append((round(time.monotonic() - self.created, 2), text))

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import yaml
 
-from tests.chart.render import NAMESPACE, Helm
+from tests.chart.render import CHART, NAMESPACE, Helm
 
 from .kubelet import JobRun, Node, Pod, Termination
 from .spec import Manifests, Obj, Unsupported, template_hash
@@ -40,18 +41,24 @@ def merge(base: Obj, overrides: Obj) -> Obj:
     return merged
 
 
-def run_values(app_tag: str, postgres_image: str, password: str) -> Obj:
-    """Values for a run: the chart's defaults except what makes a two-core machine quick."""
+def run_values(app_tag: str, postgres_image: str, secret: str) -> Obj:
+    """Values for a run: the chart's defaults except what makes a two-core machine quick.
+
+    Credentials are fixed (derived from `secret`) so that every render of the run, e.g. the
+    config change's, has the same Secrets; those the chart does not have are left out."""
     postgres_repository, _, postgres_tag = postgres_image.rpartition(":")
-    return {
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    auth: Obj = {"password": secret}
+    if "appPassword" in defaults["postgresql"]["auth"]:  # a least-privileged app role
+        auth["appPassword"] = f"{secret}-app"
+    values: Obj = {
         "image": {"repository": "user-service", "tag": app_tag},
         # A fixed replica count: the HPA's control loop needs a cluster (docs/pods.md).
         "autoscaling": {"enabled": False},
         "replicaCount": 2,
-        # Fixed, so every render of the run (e.g. a config change) has the same Secret.
         "postgresql": {
             "image": {"repository": postgres_repository, "tag": postgres_tag},
-            "auth": {"password": password},
+            "auth": auth,
             "persistence": {"size": "1Gi"},
         },
         "config": {"drainDelaySeconds": 2, "shutdownTimeoutSeconds": 5},
@@ -62,6 +69,9 @@ def run_values(app_tag: str, postgres_image: str, password: str) -> Obj:
             "readiness": {"periodSeconds": 1, "failureThreshold": 2, "timeoutSeconds": 2},
         },
     }
+    if "apiKey" in defaults.get("auth", {}):  # API keys: the scenarios send this write key
+        values["auth"] = {"apiKey": f"{secret}-write-key"}
+    return values
 
 
 def json_logs(text: str) -> list[dict[str, Any]]:
@@ -92,6 +102,8 @@ class Release:
 
     def __post_init__(self) -> None:
         self.manifests = self.render()
+        if api_key := self.values.get("auth", {}).get("apiKey"):
+            self.headers["Authorization"] = f"Bearer {api_key}"
 
     def client(self) -> aiohttp.ClientSession:
         """The scenarios' HTTP client (inside a coroutine): keep-alive, 10 s per request."""

@@ -50,10 +50,15 @@ def test_app_pod_becomes_the_docker_flags_of_its_spec(manifests: Manifests) -> N
     # envFrom the ConfigMap, secretKeyRef from the Secret, Service links for ClusterIP Services.
     assert app.env["PGHOST"] == "user-service-postgresql"
     assert app.env["LOG_LEVEL"] == "INFO"
-    assert (app.env["PGUSER"], app.env["PGPASSWORD"]) == ("user_service", PASSWORD)
+    for var in container(manifests.one("Deployment"))["env"]:
+        if ref := var.get("valueFrom", {}).get("secretKeyRef"):
+            assert (
+                app.env[var["name"]] == (manifests.secret(ref["name"]) or {})[ref["key"]].decode()
+            )
+    assert app.env["PGPASSWORD"] in (PASSWORD, f"{PASSWORD}-app")  # owner or app role
     assert app.env["USER_SERVICE_PORT"].startswith("tcp://")
     assert "USER_SERVICE_POSTGRESQL_SERVICE_HOST" not in app.env  # headless: no variables
-    assert app.ports == {"http": 8080, "8080": 8080}
+    assert app.ports["http"] == app.ports["8080"] == 8080
     assert app.probes["readiness"].target == ("/readyz",) and app.probes["readiness"].period == 1
     assert app.probes["liveness"].target == ("/healthz",)
     assert app.pre_stop == ("python", "-c", "import time; time.sleep(2)")
@@ -120,7 +125,7 @@ MUTATIONS: list[tuple[str, str, Obj, str]] = [
     ("subPath", f"{C}.volumeMounts.0", {"subPath": "x"}, "volumeMounts[0].subPath"),
     ("grpc probe", C, {"readinessProbe": {"grpc": {"port": 8080}}}, "readinessProbe.grpc"),
     ("probe headers", f"{C}.livenessProbe.httpGet", {"httpHeaders": []}, "httpGet.httpHeaders"),
-    ("undeclared port", f"{C}.livenessProbe.httpGet", {"port": 9090}, "httpGet.port"),
+    ("undeclared port", f"{C}.livenessProbe.httpGet", {"port": 9999}, "httpGet.port"),
     ("postStart", f"{C}.lifecycle", {"postStart": {}}, "lifecycle.postStart"),
     ("ephemeral-storage", f"{C}.resources.limits",
      {"ephemeral-storage": "1Gi"}, "limits.ephemeral-storage"),
