@@ -219,11 +219,13 @@ class Pod:
 
     def wait_until(self, condition: Callable[[], bool], timeout: float, what: str) -> float:
         """Seconds until condition() holds; fails with the pod's events and logs if it
-        exits for good (restartPolicy Never) or the timeout passes."""
+        exits for good (restartPolicy Never), crash-loops or the timeout passes."""
         start = time.monotonic()
         while not condition():
             if self._done.is_set():
                 raise AssertionError(f"{self} exited ({self.exit_code})\n{self.describe()}")
+            if self.restarts >= 2:  # a test fixture needs no CrashLoopBackOff minutes
+                raise AssertionError(f"{self} is crash-looping\n{self.describe()}")
             if time.monotonic() - start > timeout:
                 raise AssertionError(f"{self} not {what} in {timeout}s\n{self.describe()}")
             time.sleep(0.05)
