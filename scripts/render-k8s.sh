@@ -6,9 +6,10 @@
 # Fixed render settings (so the output is deterministic):
 #   release name  user-service          namespace  user-service
 #   --skip-tests  (no `helm test` pod for kubectl users)
-#   postgresql.auth.existingSecret=user-service-db: a chart-generated Secret would hold a new
-#     random password on every render (lookup finds nothing under `helm template`), so
-#     kubectl users create that Secret once themselves (k8s/README.md).
+#   postgresql.auth.existingSecret=user-service-db and auth.existingSecret=user-service-api:
+#     chart-generated Secrets would hold new random passwords and a new API key on every render
+#     (lookup finds nothing under `helm template`), so kubectl users create these two Secrets
+#     once themselves (k8s/README.md): keys password + app-password, and api-keys (+ api-key).
 #
 # Usage: scripts/render-k8s.sh [OUTDIR]   (default: k8s/; HELM overrides .tools/bin/helm)
 set -euo pipefail
@@ -23,6 +24,9 @@ render_flags=(
     --skip-tests
     --set postgresql.auth.existingSecret=user-service-db
     --set postgresql.auth.existingSecretPasswordKey=password
+    --set postgresql.auth.existingSecretAppPasswordKey=app-password
+    --set auth.existingSecret=user-service-api
+    --set auth.existingSecretKey=api-keys
 )
 
 [[ -x $helm ]] || { echo "render-k8s: $helm missing: run scripts/install-tools.sh" >&2; exit 1; }
@@ -42,7 +46,16 @@ EOF
 
 {
     echo "$header"
-    echo "# Settings: release=$release ${render_flags[*]}"
+    echo "# Settings: release=$release"
+    # One flag (with its argument) per line, so the header stays within yamllint's line length.
+    for ((i = 0; i < ${#render_flags[@]}; i++)); do
+        flag=${render_flags[i]}
+        if [[ $flag == --* && $((i + 1)) -lt ${#render_flags[@]} && ${render_flags[i + 1]} != --* ]]; then
+            i=$((i + 1))
+            flag+=" ${render_flags[i]}"
+        fi
+        echo "#   $flag"
+    done
     "$helm" template "$release" "$repo/helm/user-service" "${render_flags[@]}"
 } >"$out/user-service.yaml"
 

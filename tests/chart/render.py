@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -53,6 +54,14 @@ class Render:
         spec = owner["spec"] if kind == "Pod" else owner["spec"]["template"]["spec"]
         container: Obj = spec["containers"][index]
         return container
+
+    def secret(self, name: str) -> dict[str, str]:
+        """A rendered Secret's data, decoded."""
+        data = self.one("Secret", name).get("data", {})
+        return {key: base64.b64decode(value).decode() for key, value in data.items()}
+
+    def non_secret_docs(self) -> list[Obj]:
+        return [d for d in self.docs if d["kind"] != "Secret"]
 
 
 @dataclass(frozen=True)
@@ -114,3 +123,28 @@ def selects(selector: Obj, labels: Mapping[str, str]) -> bool:
 def env_map(container: Obj) -> dict[str, Obj]:
     """A container's env entries by name."""
     return {e["name"]: e for e in container.get("env", [])}
+
+
+def container_env(
+    render: Render, container: Obj, external: Mapping[tuple[str, str], str] | None = None
+) -> dict[str, str]:
+    """The environment a container really gets: its envFrom ConfigMaps, then env, with each
+    secretKeyRef resolved against the rendered Secrets, or `external` ((Secret, key) -> value)
+    for Secrets the user provides. A reference nothing resolves is an error, as in a kubelet."""
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        env.update(render.one("ConfigMap", source["configMapRef"]["name"])["data"])
+    for entry in container.get("env", []):
+        if "value" in entry:
+            env[entry["name"]] = entry["value"]
+            continue
+        ref = entry["valueFrom"]["secretKeyRef"]
+        secret, key = ref["name"], ref["key"]
+        rendered = [d for d in render.all("Secret") if d["metadata"]["name"] == secret]
+        if rendered:
+            env[entry["name"]] = render.secret(secret)[key]
+        elif external is not None and (secret, key) in external:
+            env[entry["name"]] = external[secret, key]
+        else:
+            raise AssertionError(f"{entry['name']}: Secret {secret} key {key} is not provided")
+    return env

@@ -3,15 +3,17 @@ hardened security context. The app side comes from the service package itself, n
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
 import pytest
 
-from service.app import create_app
+from service.app import create_app, create_metrics_app
 from service.config import VARIABLE_NAMES, VARIABLES, Settings
+from service.metrics import Metrics
 
-from .render import REPO, Helm, Obj, Render, env_map
+from .render import REPO, Helm, Obj, Render, container_env, env_map
 
 pytestmark = pytest.mark.chart
 
@@ -19,31 +21,47 @@ pytestmark = pytest.mark.chart
 # The image's only writable path, as a mount path in the pod spec (not a file we create).
 TMP_MOUNT = "/tmp"  # noqa: S108
 REQUIRED_ENV = {"PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD"}
+# Values of the Secrets a user provides (existingSecret): what the pods would read from them.
+USER_KEY = "user-provided-api-key-0123456789"
+EXTERNAL: dict[tuple[str, str], str] = {
+    ("db-creds", "password"): "external-owner-password",
+    ("db-creds", "app-password"): "external-app-password",
+    ("pg-creds", "password"): "existing-owner-password",
+    ("pg-creds", "app-password"): "existing-app-password",
+    ("api-keys", "api-keys"): f"deploy:write:sha256:{hashlib.sha256(USER_KEY.encode()).hexdigest()}"
+    + ",ci:read:ci-read-key-0123456789abcdef",
+}
 PROFILES: dict[str, dict[str, Any]] = {
     "default": {},
     "external-db": {
         "postgresql": {"enabled": False},
-        "externalDatabase": {"host": "db.example.com", "existingSecret": "db-creds"},
+        "externalDatabase": {
+            "host": "db.example.com",
+            "existingSecret": "db-creds",
+            "user": "users_owner",
+            "appUser": "users_app",
+        },
     },
     "existing-secret": {"postgresql": {"auth": {"existingSecret": "pg-creds"}}},
+    "existing-api-keys": {"auth": {"existingSecret": "api-keys"}},
+    "auth-disabled": {"auth": {"disabled": True}},
 }
+# (owner role, app role) per profile.
+ROLES = {"external-db": ("users_owner", "users_app")}
 
 
 def chart_env(render: Render, container: Obj) -> dict[str, str]:
-    """The environment a container gets: envFrom ConfigMaps plus env (secrets as placeholders)."""
-    env: dict[str, str] = {}
-    for source in container.get("envFrom", []):
-        env.update(render.one("ConfigMap", source["configMapRef"]["name"])["data"])
-    for name, entry in env_map(container).items():
-        env[name] = entry.get("value", f"<from {entry.get('valueFrom')}>")
-    return env
+    """The environment a container gets, every secret resolved (rendered or EXTERNAL)."""
+    return container_env(render, container, EXTERNAL)
 
 
-def app_routes(env: dict[str, str]) -> tuple[Settings, set[str]]:
-    """Build the real app from the chart's env (no I/O) and list its route paths."""
+def app_routes(env: dict[str, str]) -> tuple[Settings, set[str], set[str]]:
+    """Build the real apps from the chart's env (no I/O): settings, API routes, metrics routes."""
     settings = Settings.from_env(env)
     app = create_app(settings)
-    return settings, {resource.canonical for resource in app.router.resources()}
+    routes = {resource.canonical for resource in app.router.resources()}
+    metrics = {resource.canonical for resource in create_metrics_app(Metrics()).router.resources()}
+    return settings, routes, metrics
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -56,32 +74,60 @@ def test_env_is_exactly_what_the_app_reads(helm: Helm, profile: str, kind: str) 
     missing = REQUIRED_ENV - set(env)
     assert not missing, f"{kind} lacks {sorted(missing)}"
     assert "DATABASE_URL" not in env, "the chart passes the password as PGPASSWORD, not in a URL"
+    settings = Settings.from_env(env)  # parses, as the process would at start
+    if kind == "Deployment":
+        # What `serve` checks before it starts: keys, or an explicit opt-out.
+        assert settings.auth_problem() is None
+        assert not {"APP_DB_USER", "APP_DB_PASSWORD"} & set(env), "migrate-only settings"
+    else:
+        assert settings.app_db_user and settings.app_db_password
+        assert "API_KEYS" not in env, "migrate needs no API key"
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-def test_password_only_ever_comes_from_a_secret(helm: Helm, profile: str) -> None:
+def test_api_connects_as_the_app_role_and_the_job_as_the_owner(helm: Helm, profile: str) -> None:
     render = helm.render(PROFILES[profile])
+    api = chart_env(render, render.container("Deployment"))
+    job = chart_env(render, render.container("Job"))
+    owner, app_role = ROLES.get(profile, ("user_service", "user_service_app"))
+    assert (job["PGUSER"], job["APP_DB_USER"]) == (owner, app_role)
+    assert api["PGUSER"] == app_role != owner
+    # The API gets the password the Job gives the app role, never the owner's.
+    assert api["PGPASSWORD"] == job["APP_DB_PASSWORD"] != job["PGPASSWORD"]
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_secrets_only_ever_come_from_a_secret(helm: Helm, profile: str) -> None:
+    render = helm.render(PROFILES[profile])
+    secret_names = {v.name for v in VARIABLES if v.secret}
     for kind in ("Deployment", "Job"):
-        password = env_map(render.container(kind))["PGPASSWORD"]
-        assert "value" not in password
-        assert "secretKeyRef" in password["valueFrom"]
+        for name, entry in env_map(render.container(kind)).items():
+            if name in secret_names:
+                assert "value" not in entry, f"{kind} {name}"
+                assert "secretKeyRef" in entry["valueFrom"], f"{kind} {name}"
     for config_map in render.all("ConfigMap"):
-        assert not {"PGPASSWORD", "PGUSER", "DATABASE_URL"} & set(config_map.get("data", {}))
+        assert not (secret_names | {"PGUSER"}) & set(config_map.get("data", {}))
 
 
 def test_chart_settings_are_valid_for_the_app(default_render: Render) -> None:
     env = chart_env(default_render, default_render.container("Deployment"))
-    settings, _ = app_routes(env)
+    settings, _, _ = app_routes(env)
     assert settings.use_libpq_env, "PGHOST must switch the app to the PG* variables"
     assert settings.log_level == "INFO"
+    assert not settings.auth_disabled
+    # One write key, whose digest is that of the key the chart keeps for humans.
+    key = default_render.secret("user-service-api")["api-key"]
+    [api_key] = settings.api_keys
+    assert (api_key.name, api_key.scope.value) == ("admin", "write")
+    assert api_key.digest == hashlib.sha256(key.encode()).digest()
 
 
 def test_probes_hit_the_apps_real_routes_and_port(default_render: Render) -> None:
     container = default_render.container("Deployment")
-    settings, routes = app_routes(chart_env(default_render, container))
+    settings, routes, metrics_routes = app_routes(chart_env(default_render, container))
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports == {"http": settings.port}
-    assert settings.port == 8080
+    assert ports == {"http": settings.port, "metrics": settings.metrics_port}
+    assert (settings.port, settings.metrics_port) == (8080, 9090)
     expected = {
         "startupProbe": "/healthz",
         "livenessProbe": "/healthz",
@@ -93,13 +139,33 @@ def test_probes_hit_the_apps_real_routes_and_port(default_render: Render) -> Non
         assert http_get["path"] in routes
         assert ports[http_get["port"]] == settings.port
     annotations = default_render.one("Deployment")["spec"]["template"]["metadata"]["annotations"]
-    assert annotations["prometheus.io/path"] in routes
-    assert int(annotations["prometheus.io/port"]) == settings.port
+    # Scraped on the metrics port, where the metrics app serves it (and the API app does not).
+    assert annotations["prometheus.io/path"] in metrics_routes
+    assert annotations["prometheus.io/path"] not in routes
+    assert int(annotations["prometheus.io/port"]) == settings.metrics_port
 
 
 def test_port_default_matches_the_app_default(default_render: Render) -> None:
     app_default = next(v.default for v in VARIABLES if v.name == "PORT")
     assert default_render.one("ConfigMap", "user-service")["data"]["PORT"] == app_default
+
+
+def test_metrics_port_is_wired_from_the_value(helm: Helm) -> None:
+    render = helm.render({"metrics": {"port": 9102}})
+    assert render.one("ConfigMap", "user-service")["data"]["METRICS_PORT"] == "9102"
+    ports = {p["name"]: p["containerPort"] for p in render.container("Deployment")["ports"]}
+    assert ports["metrics"] == 9102
+    annotations = render.one("Deployment")["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == "9102"
+    [port] = render.one("Service", "user-service-metrics")["spec"]["ports"]
+    assert (port["name"], port["port"], port["targetPort"]) == ("metrics", 9102, "metrics")
+    api_ports = render.one("Service", "user-service")["spec"]["ports"]
+    assert [p["name"] for p in api_ports] == ["http"], "the API Service exposes no metrics"
+
+
+def test_metrics_port_must_differ_from_the_api_port(helm: Helm) -> None:
+    error = helm.render_error({"metrics": {"port": 8081}, "config": {"port": 8081}})
+    assert "metrics.port (8081) must differ from config.port" in error
 
 
 def test_readiness_probe_waits_longer_than_the_apps_db_ping(default_render: Render) -> None:

@@ -15,27 +15,70 @@ from .render import NAMESPACE, Helm, Render, env_map
 pytestmark = pytest.mark.chart
 
 
-def secret_password(render: Render) -> str:
-    return base64.b64decode(render.one("Secret")["data"]["password"]).decode()
+def secret_password(render: Render, key: str = "password") -> str:
+    return render.secret("user-service-db")[key]
 
 
 def test_generated_secret_feeds_app_job_and_postgresql(default_render: Render) -> None:
-    secret = default_render.one("Secret")
-    name = secret["metadata"]["name"]
-    assert set(secret["data"]) == {"username", "password"}
+    secret = default_render.one("Secret", "user-service-db")
+    assert set(secret["data"]) == {"username", "password", "app-password"}
     assert len(secret_password(default_render)) == 32
+    assert len(secret_password(default_render, "app-password")) == 32
+    assert secret_password(default_render) != secret_password(default_render, "app-password")
     # Kept on uninstall: the retained PostgreSQL volume only accepts this password.
     assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
-    for kind in ("Deployment", "Job"):
-        env = env_map(default_render.container(kind))
-        assert env["PGUSER"]["valueFrom"]["secretKeyRef"] == {"name": name, "key": "username"}
-        assert env["PGPASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": name, "key": "password"}
+    # The API pods: the app role, with its password from the release's Secret.
+    api = env_map(default_render.container("Deployment"))
+    assert api["PGUSER"] == {"name": "PGUSER", "value": "user_service_app"}
+    assert api["PGPASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "user-service-db",
+        "key": "app-password",
+    }
+    # The migration Job: the owner, and the app role's name and password, from its hook Secret.
+    job = env_map(default_render.container("Job"))
+    for name, key in (("PGUSER", "username"), ("PGPASSWORD", "password")):
+        ref = {"name": "user-service-migrate", "key": key}
+        assert job[name]["valueFrom"]["secretKeyRef"] == ref
+    assert job["APP_DB_USER"]["value"] == "user_service_app"
+    assert job["APP_DB_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "user-service-migrate",
+        "key": "app-password",
+    }
     pg_spec = default_render.one("StatefulSet")["spec"]["template"]["spec"]
     volume = next(v for v in pg_spec["volumes"] if v["name"] == "password")
-    assert volume["secret"]["secretName"] == name
+    assert volume["secret"]["secretName"] == "user-service-db"
+    assert volume["secret"]["items"] == [{"key": "password", "path": "password"}]
     assert env_map(pg_spec["containers"][0])["POSTGRES_PASSWORD_FILE"]["value"].endswith(
         "/password"
     )
+
+
+def test_migration_hook_secret_holds_this_releases_credentials(default_render: Render) -> None:
+    """A pre-upgrade hook runs before the release's Secret is updated, so the Job reads a hook
+    Secret of its own, created just before it, with the values of this very render."""
+    hook_secret = default_render.one("Secret", "user-service-migrate")
+    annotations = hook_secret["metadata"]["annotations"]
+    job_annotations = default_render.one("Job")["metadata"]["annotations"]
+    assert annotations["helm.sh/hook"] == job_annotations["helm.sh/hook"]
+    assert int(annotations["helm.sh/hook-weight"]) < int(job_annotations["helm.sh/hook-weight"])
+    policies = set(annotations["helm.sh/hook-delete-policy"].split(","))
+    assert policies == {"before-hook-creation", "hook-succeeded"}
+    assert default_render.secret("user-service-migrate") == default_render.secret("user-service-db")
+
+
+def test_app_role_must_not_be_the_owner(helm: Helm) -> None:
+    error = helm.render_error({"postgresql": {"auth": {"appUsername": "user_service"}}})
+    assert 'the app role "user_service" must differ from the owner role' in error
+    external = {
+        "postgresql": {"enabled": False},
+        "externalDatabase": {
+            "host": "db",
+            "existingSecret": "s",
+            "user": "owner",
+            "appUser": "owner",
+        },
+    }
+    assert 'the app role "owner" must differ' in helm.render_error(external)
 
 
 def secret_checksum(render: Render) -> str:
@@ -48,11 +91,17 @@ def test_secret_checksum_hashes_the_password_the_secret_holds(
 ) -> None:
     """The generated password is memoised within a render: the checksum annotation and the
     Secret see the same one (else the first upgrade would roll every pod for nothing)."""
-    generated = secret_password(default_render)
-    explicit = helm.render({"postgresql": {"auth": {"password": generated}}})
+    generated = {
+        "password": secret_password(default_render),
+        "appPassword": secret_password(default_render, "app-password"),
+    }
+    explicit = helm.render({"postgresql": {"auth": generated}})
     assert secret_checksum(explicit) == secret_checksum(default_render)
-    other = helm.render({"postgresql": {"auth": {"password": generated + "x"}}})
-    assert secret_checksum(other) != secret_checksum(default_render)
+    for changed in ("password", "appPassword"):
+        other = {**generated, changed: generated[changed] + "x"}
+        assert secret_checksum(helm.render({"postgresql": {"auth": other}})) != secret_checksum(
+            default_render
+        )
 
 
 def test_postgresql_is_not_restarted_for_a_secret_change(default_render: Render) -> None:
@@ -60,15 +109,40 @@ def test_postgresql_is_not_restarted_for_a_secret_change(default_render: Render)
     assert "checksum/secret" not in annotations.get("annotations", {})
 
 
+def db_refs(render: Render, kind: str) -> dict[str, object]:
+    """Each credential variable of a container: its plain value or its (Secret, key)."""
+    refs: dict[str, object] = {}
+    for name, entry in env_map(render.container(kind)).items():
+        if name in {"PGUSER", "PGPASSWORD", "APP_DB_USER", "APP_DB_PASSWORD"}:
+            ref = entry.get("valueFrom", {}).get("secretKeyRef")
+            refs[name] = (ref["name"], ref["key"]) if ref else entry["value"]
+    return refs
+
+
 def test_existing_secret_replaces_the_generated_one(helm: Helm) -> None:
     render = helm.render(
-        {"postgresql": {"auth": {"existingSecret": "pg-creds", "existingSecretPasswordKey": "pw"}}}
+        {
+            "postgresql": {
+                "auth": {
+                    "existingSecret": "pg-creds",
+                    "existingSecretPasswordKey": "pw",
+                    "existingSecretAppPasswordKey": "app-pw",
+                }
+            }
+        }
     )
-    assert not render.has("Secret")
-    for kind in ("Deployment", "Job"):
-        env = env_map(render.container(kind))
-        assert env["PGPASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "pg-creds", "key": "pw"}
-        assert env["PGUSER"]["value"] == "user_service"
+    # No database Secret of the chart's, not even the migration hook's.
+    assert {s["metadata"]["name"] for s in render.all("Secret")} == {"user-service-api"}
+    assert db_refs(render, "Job") == {
+        "PGUSER": "user_service",
+        "PGPASSWORD": ("pg-creds", "pw"),
+        "APP_DB_USER": "user_service_app",
+        "APP_DB_PASSWORD": ("pg-creds", "app-pw"),
+    }
+    assert db_refs(render, "Deployment") == {
+        "PGUSER": "user_service_app",
+        "PGPASSWORD": ("pg-creds", "app-pw"),
+    }
     pg_spec = render.one("StatefulSet")["spec"]["template"]["spec"]
     volume = next(v for v in pg_spec["volumes"] if v["name"] == "password")
     assert volume["secret"]["secretName"] == "pg-creds"
@@ -85,14 +159,16 @@ def test_external_database(helm: Helm) -> None:
                 "host": "db.example.com",
                 "port": 6432,
                 "database": "users",
-                "user": "app",
+                "user": "owner",
+                "appUser": "app",
                 "existingSecret": "db-creds",
                 "existingSecretPasswordKey": "secret",
+                "existingSecretAppPasswordKey": "app-secret",
             },
         }
     )
     assert not render.has("StatefulSet")
-    assert not render.has("Secret")
+    assert {s["metadata"]["name"] for s in render.all("Secret")} == {"user-service-api"}
     assert {n["metadata"]["name"] for n in render.all("NetworkPolicy")} == {
         "user-service",
         "user-service-default-deny",
@@ -105,7 +181,17 @@ def test_external_database(helm: Helm) -> None:
     )
     env = env_map(render.container("Job"))
     assert env["PGHOST"]["value"] == "db.example.com"
-    assert env["PGPASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "db-creds", "key": "secret"}
+    # The Job migrates as the owner (which needs CREATEROLE) and creates the app role.
+    assert db_refs(render, "Job") == {
+        "PGUSER": "owner",
+        "PGPASSWORD": ("db-creds", "secret"),
+        "APP_DB_USER": "app",
+        "APP_DB_PASSWORD": ("db-creds", "app-secret"),
+    }
+    assert db_refs(render, "Deployment") == {
+        "PGUSER": "app",
+        "PGPASSWORD": ("db-creds", "app-secret"),
+    }
 
 
 @pytest.mark.parametrize("missing", ["host", "existingSecret"])
@@ -116,7 +202,7 @@ def test_external_database_needs_host_and_secret(helm: Helm, missing: str) -> No
     assert missing in error
 
 
-def secret_object(password: str) -> dict[str, Any]:
+def secret_object(name: str, data: dict[str, str]) -> dict[str, Any]:
     encode = base64.b64encode
     return {
         "apiVersion": "v1",
@@ -124,7 +210,7 @@ def secret_object(password: str) -> dict[str, Any]:
         # Ownership metadata as Helm leaves it on the Secret of an installed release (helm 4
         # checks it before it would adopt the object).
         "metadata": {
-            "name": "user-service-db",
+            "name": name,
             "namespace": NAMESPACE,
             "labels": {"app.kubernetes.io/managed-by": "Helm"},
             "annotations": {
@@ -132,11 +218,16 @@ def secret_object(password: str) -> dict[str, Any]:
                 "meta.helm.sh/release-namespace": NAMESPACE,
             },
         },
-        "data": {
-            "username": encode(b"user_service").decode(),
-            "password": encode(password.encode()).decode(),
-        },
+        "data": {key: encode(value.encode()).decode() for key, value in data.items()},
     }
+
+
+def db_secret(password: str, app_password: str | None = None) -> dict[str, Any]:
+    """The release's database Secret as a cluster holds it (chart 0.1 had no app-password)."""
+    data = {"username": "user_service", "password": password}
+    if app_password is not None:
+        data["app-password"] = app_password
+    return secret_object("user-service-db", data)
 
 
 def server_render(helm: Helm, kubeconfig: Path, values: dict[str, Any] | None = None) -> Render:
@@ -150,32 +241,52 @@ def server_render(helm: Helm, kubeconfig: Path, values: dict[str, Any] | None = 
     )
 
 
-def test_upgrade_keeps_the_stored_password(each_helm: Helm, tmp_path: Path) -> None:
-    """What `helm upgrade` sees: lookup finds the release's Secret and reuses its password."""
-    stored = "stored-password-from-first-install"
-    with fake_apiserver(
-        tmp_path, {(NAMESPACE, "user-service-db"): secret_object(stored)}
-    ) as config:
+def test_upgrade_keeps_the_stored_passwords(each_helm: Helm, tmp_path: Path) -> None:
+    """What `helm upgrade` sees: lookup finds the release's Secret and reuses its passwords."""
+    stored = {(NAMESPACE, "user-service-db"): db_secret("stored-owner", "stored-app")}
+    with fake_apiserver(tmp_path, stored) as config:
         first = server_render(each_helm, config)
         second = server_render(each_helm, config)
-    assert secret_password(first) == stored
-    assert first.one("Secret") == second.one("Secret")
+    assert secret_password(first) == "stored-owner"
+    assert secret_password(first, "app-password") == "stored-app"
+    assert first.secret("user-service-migrate") == first.secret("user-service-db")
+    assert first.one("Secret", "user-service-db") == second.one("Secret", "user-service-db")
     assert secret_checksum(first) == secret_checksum(second), "no roll for an unchanged Secret"
 
 
-def test_first_install_generates_a_password(each_helm: Helm, tmp_path: Path) -> None:
-    """What `helm install` sees: no Secret yet (404), so a random one is generated."""
+def test_upgrade_from_a_chart_without_app_role(each_helm: Helm, tmp_path: Path) -> None:
+    """Upgrading from chart 0.1 (no app-password stored): the owner password is kept, an app
+    password is generated once, and the pre-upgrade Job reads it from its own hook Secret, as
+    the release's Secret only gets the new key after the hook."""
+    stored = {(NAMESPACE, "user-service-db"): db_secret("stored-owner")}
+    with fake_apiserver(tmp_path, stored) as config:
+        render = server_render(each_helm, config)
+    assert secret_password(render) == "stored-owner"
+    app_password = secret_password(render, "app-password")
+    assert len(app_password) == 32
+    assert render.secret("user-service-migrate")["app-password"] == app_password
+    job = env_map(render.container("Job"))
+    assert job["APP_DB_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "user-service-migrate"
+
+
+def test_first_install_generates_passwords(each_helm: Helm, tmp_path: Path) -> None:
+    """What `helm install` sees: no Secret yet (404), so random ones are generated."""
     with fake_apiserver(tmp_path, {}) as config:
-        passwords = {secret_password(server_render(each_helm, config)) for _ in range(2)}
-    assert len(passwords) == 2
-    assert all(len(p) == 32 for p in passwords)
+        renders = [server_render(each_helm, config) for _ in range(2)]
+    for key in ("password", "app-password"):
+        passwords = {secret_password(render, key) for render in renders}
+        assert len(passwords) == 2
+        assert all(len(p) == 32 for p in passwords)
 
 
-def test_explicit_password_wins_over_the_stored_one(each_helm: Helm, tmp_path: Path) -> None:
-    stored = secret_object("old")
-    with fake_apiserver(tmp_path, {(NAMESPACE, "user-service-db"): stored}) as config:
-        render = server_render(each_helm, config, {"postgresql": {"auth": {"password": "new-one"}}})
+def test_explicit_passwords_win_over_the_stored_ones(each_helm: Helm, tmp_path: Path) -> None:
+    stored = {(NAMESPACE, "user-service-db"): db_secret("old", "old-app")}
+    values = {"postgresql": {"auth": {"password": "new-one", "appPassword": "new-app"}}}
+    with fake_apiserver(tmp_path, stored) as config:
+        render = server_render(each_helm, config, values)
     assert secret_password(render) == "new-one"
+    assert secret_password(render, "app-password") == "new-app"
+    assert render.secret("user-service-migrate")["app-password"] == "new-app"
 
 
 def budget_values(max_replicas: int, **extra: Any) -> dict[str, Any]:

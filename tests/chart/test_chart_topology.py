@@ -132,6 +132,35 @@ def test_api_policy_admits_configured_sources_and_the_test_pod(helm: Helm) -> No
     assert admitted(peers, {"role": "frontend"})
     assert admitted(peers, pod_labels(render, "test"))
     assert not admitted(peers, {"role": "backend"})
+    # Neither the frontend nor the test pod reaches the metrics port.
+    assert not admitted(ingress_peers(policy, "metrics"), {"role": "frontend"})
+    assert not admitted(ingress_peers(policy, "metrics"), pod_labels(render, "test"))
+
+
+def test_metrics_port_admits_only_the_monitoring_namespace(default_render: Render) -> None:
+    policy = default_render.one("NetworkPolicy", "user-service")
+    port_names = {p["name"] for p in default_render.container("Deployment")["ports"]}
+    assert {p["port"] for r in policy["spec"]["ingress"] for p in r["ports"]} == port_names
+    assert ingress_peers(policy, "metrics") == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    # No rule opens both ports: the API's sources never reach /metrics, nor the reverse.
+    for rule in policy["spec"]["ingress"]:
+        assert len({p["port"] for p in rule["ports"]}) == 1
+    assert not admitted(ingress_peers(policy, "metrics"), pod_labels(default_render, "api"))
+
+
+def test_metrics_sources_are_configurable_and_can_close_the_port(helm: Helm) -> None:
+    prometheus = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "observability"}},
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+    }
+    render = helm.render({"networkPolicy": {"metricsFrom": [prometheus]}})
+    policy = render.one("NetworkPolicy", "user-service")
+    assert ingress_peers(policy, "metrics") == [prometheus]
+    closed = helm.render({"networkPolicy": {"metricsFrom": []}})
+    policy = closed.one("NetworkPolicy", "user-service")
+    assert ingress_peers(policy, "metrics") == [], "an empty metricsFrom closes the port"
 
 
 def test_default_deny_covers_pods_that_serve_nothing(default_render: Render) -> None:
@@ -141,18 +170,27 @@ def test_default_deny_covers_pods_that_serve_nothing(default_render: Render) -> 
         assert selects(policy["spec"]["podSelector"], pod_labels(default_render, component))
 
 
-def test_service_monitor_scrapes_the_service_port(helm: Helm, default_render: Render) -> None:
+def test_service_monitor_scrapes_the_metrics_port(helm: Helm, default_render: Render) -> None:
     assert not default_render.has("ServiceMonitor")
     render = helm.render(
         {"metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "kps"}}}}
     )
     monitor = render.one("ServiceMonitor")
-    service = render.one("Service", "user-service")
-    assert selects(monitor["spec"]["selector"], service["metadata"]["labels"])
+    metrics_service = render.one("Service", "user-service-metrics")
+    assert selects(monitor["spec"]["selector"], metrics_service["metadata"]["labels"])
+    assert not selects(
+        monitor["spec"]["selector"], render.one("Service", "user-service")["metadata"]["labels"]
+    ), "the API's Service has no metrics port"
     assert monitor["metadata"]["labels"]["release"] == "kps"
-    endpoint = monitor["spec"]["endpoints"][0]
-    assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+    [endpoint] = monitor["spec"]["endpoints"]
     assert endpoint["path"] == "/metrics"
+    [port] = metrics_service["spec"]["ports"]
+    assert endpoint["port"] == port["name"] == port["targetPort"] == "metrics"
+    container_ports = {p["name"] for p in render.container("Deployment")["ports"]}
+    assert "metrics" in container_ports
+    # Always ClusterIP: a NodePort would open /metrics on every node.
+    assert metrics_service["spec"]["type"] == "ClusterIP"
+    assert selects({"matchLabels": metrics_service["spec"]["selector"]}, pod_labels(render, "api"))
 
 
 def test_ingress_routes_to_the_service(helm: Helm) -> None:
@@ -178,9 +216,14 @@ def test_migration_job_runs_after_install_and_before_upgrade(default_render: Ren
     assert set(annotations["helm.sh/hook"].split(",")) == {"post-install", "pre-upgrade"}
     assert "before-hook-creation" in annotations["helm.sh/hook-delete-policy"]
     assert "hook-succeeded" in annotations["helm.sh/hook-delete-policy"]
-    # What the post-install Job needs must be ordinary release objects, created before it.
+    # What the post-install Job needs must be ordinary release objects, created before it;
+    # the one exception is its own credentials Secret, a hook of the same events (see
+    # test_chart_database.py, test_migration_hook_secret_holds_this_releases_credentials).
     for kind in ("Secret", "ServiceAccount", "StatefulSet", "Service", "NetworkPolicy"):
         for doc in default_render.all(kind):
+            if (kind, doc["metadata"]["name"]) == ("Secret", "user-service-migrate"):
+                assert hook(doc) == annotations["helm.sh/hook"]
+                continue
             assert hook(doc) is None, f"{kind} {doc['metadata']['name']} must not be a hook"
 
 
@@ -213,24 +256,40 @@ def test_helm_test_pod_checks_the_service(default_render: Render) -> None:
     assert container["command"][:2] == ["python", "/scripts/smoke_test.py"]
     assert container["command"][2] == "http://user-service:80"
     assert "def round_trip" in script["data"]["smoke_test.py"]
+    # The release's write key, as a file from its Secret (no env variable, no value in the spec).
+    assert container["command"][4] == "/run/secrets/api/api-key"
+    assert "env" not in container
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "api-key")
+    assert mount["mountPath"] == "/run/secrets/api"
+    volume = next(v for v in pod["spec"]["volumes"] if v["name"] == "api-key")["secret"]
+    assert volume["secretName"] == "user-service-api"
+    assert volume["items"] == [{"key": "api-key", "path": "api-key"}]
+    assert "optional" not in volume
+
+
+def test_helm_test_pod_with_existing_or_disabled_auth(helm: Helm) -> None:
+    existing = helm.render(
+        {"auth": {"existingSecret": "my-keys", "existingSecretTestKey": "smoke"}}
+    ).one("Pod")
+    volume = next(v for v in existing["spec"]["volumes"] if v["name"] == "api-key")["secret"]
+    # The user's Secret may hold only digests: then the test checks the 401 alone.
+    assert volume == {
+        "secretName": "my-keys",
+        "defaultMode": 0o440,
+        "optional": True,
+        "items": [{"key": "smoke", "path": "api-key"}],
+    }
+    disabled = helm.render({"auth": {"disabled": True}}).one("Pod")
+    assert len(disabled["spec"]["containers"][0]["command"]) == 4, "no key file argument"
+    assert "api-key" not in {v["name"] for v in disabled["spec"]["volumes"]}
 
 
 # --- NOTES.txt -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("values", "expected"),
-    [
-        ({}, "kubectl -n user-service port-forward service/user-service 8080:80"),
-        ({"service": {"type": "NodePort", "nodePort": 30080}}, "NODE_PORT=$(kubectl"),
-        ({"migration": {"enabled": False}}, "python -m service migrate"),
-    ],
-)
-def test_notes_tell_how_to_reach_and_test_the_service(
-    values: dict[str, object], expected: str, tmp_path: Path
-) -> None:
-    # helm 4's client-side install dry run renders NOTES.txt without any cluster; helm 3's
-    # still asks the API server for its version.
+def install_notes(values: dict[str, object], tmp_path: Path) -> str:
+    """NOTES.txt as `helm install` prints it. helm 4's client-side install dry run renders it
+    without any cluster; helm 3's still asks the API server for its version."""
     helm4 = find_helm("helm4")
     values_file = tmp_path / "values.yaml"
     values_file.write_text(yaml.safe_dump(values))
@@ -243,6 +302,42 @@ def test_notes_tell_how_to_reach_and_test_the_service(
         check=True,
         timeout=60,
     )
-    notes = result.stdout.split("NOTES:", 1)[1]
+    return result.stdout.split("NOTES:", 1)[1]
+
+
+READ_KEY = (
+    "API_KEY=$(kubectl -n user-service get secret user-service-api "
+    "-o jsonpath='{.data.api-key}' | base64 -d)"
+)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({}, "kubectl -n user-service port-forward service/user-service 8080:80"),
+        ({}, READ_KEY),
+        ({}, 'curl -H "Authorization: Bearer $API_KEY" http://127.0.0.1:8080/users'),
+        ({"service": {"type": "NodePort", "nodePort": 30080}}, "NODE_PORT=$(kubectl"),
+        (
+            {"service": {"type": "NodePort", "nodePort": 30080}},
+            'curl -H "Authorization: Bearer $API_KEY" http://<node-address>:$NODE_PORT/users',
+        ),
+        ({"migration": {"enabled": False}}, "python -m service migrate"),
+        ({"migration": {"enabled": False}}, "APP_DB_USER=user_service_app"),
+        ({"auth": {"existingSecret": "keys"}}, "API_KEYS from the Secret keys (key api-keys)"),
+    ],
+)
+def test_notes_tell_how_to_reach_and_test_the_service(
+    values: dict[str, object], expected: str, tmp_path: Path
+) -> None:
+    notes = install_notes(values, tmp_path)
     assert expected in notes
     assert "helm test user-service -n user-service" in notes
+    assert "AUTHENTICATION IS DISABLED" not in notes
+
+
+def test_notes_warn_loudly_when_auth_is_disabled(tmp_path: Path) -> None:
+    notes = install_notes({"auth": {"disabled": True}}, tmp_path)
+    assert "WARNING: AUTHENTICATION IS DISABLED" in notes
+    assert "can read, change and delete every user" in notes
+    assert "Authorization: Bearer" not in notes

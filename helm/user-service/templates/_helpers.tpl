@@ -95,8 +95,21 @@ app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
 {{- if .Values.postgresql.enabled }}{{ .Values.postgresql.auth.database }}{{ else }}{{ .Values.externalDatabase.database }}{{ end }}
 {{- end }}
 
+{{/* The owner role: the migration Job connects as it (DDL, and it creates the app role). */}}
 {{- define "user-service.db.user" -}}
 {{- if .Values.postgresql.enabled }}{{ .Values.postgresql.auth.username }}{{ else }}{{ .Values.externalDatabase.user }}{{ end }}
+{{- end }}
+
+{{/*
+The least-privileged role the API pods connect as (rows of the tables, no DDL). The migration
+Job creates or updates it (APP_DB_USER/APP_DB_PASSWORD); it must not be the owner.
+*/}}
+{{- define "user-service.db.appUser" -}}
+{{- $app := ternary .Values.postgresql.auth.appUsername .Values.externalDatabase.appUser .Values.postgresql.enabled }}
+{{- if eq $app (include "user-service.db.user" .) }}
+{{- fail (printf "the app role %q must differ from the owner role the migration connects as: the API would run with DDL rights" $app) }}
+{{- end }}
+{{- $app }}
 {{- end }}
 
 {{/* max_connections of the database the app talks to (input to the connection budget). */}}
@@ -118,20 +131,42 @@ app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
 {{- include "user-service.db.existingSecret" . | default (printf "%s-db" (include "user-service.fullname" .)) }}
 {{- end }}
 
-{{/* Key of the password inside that Secret. */}}
+{{/* Key of the owner's password inside that Secret. */}}
 {{- define "user-service.db.secretPasswordKey" -}}
 {{- if include "user-service.db.existingSecret" . }}
 {{- if .Values.postgresql.enabled }}{{ .Values.postgresql.auth.existingSecretPasswordKey }}{{ else }}{{ .Values.externalDatabase.existingSecretPasswordKey }}{{ end }}
 {{- else }}password{{ end }}
 {{- end }}
 
+{{/* Key of the app role's password inside that Secret. */}}
+{{- define "user-service.db.secretAppPasswordKey" -}}
+{{- if include "user-service.db.existingSecret" . }}
+{{- if .Values.postgresql.enabled }}{{ .Values.postgresql.auth.existingSecretAppPasswordKey }}{{ else }}{{ .Values.externalDatabase.existingSecretAppPasswordKey }}{{ end }}
+{{- else }}app-password{{ end }}
+{{- end }}
+
 {{/*
-PGUSER/PGPASSWORD for the app and the migration Job. With the chart's own Secret both come
-from it; an existingSecret only has to carry the password (the user name is not secret and
-stays in values, as in Bitnami's charts).
+Secret the migration Job reads its credentials from. With the chart's own credentials, a hook
+Secret rendered for this very release (migration-secret.yaml): a pre-upgrade hook runs before
+the release's Secret is updated, so reading that one would give the Job the previous release's
+passwords (or, upgrading from a chart without an app role, no app password at all).
 */}}
-{{- define "user-service.db.credentialsEnv" -}}
-{{- $secret := include "user-service.db.secretName" . -}}
+{{- define "user-service.migration.secretName" -}}
+{{- if include "user-service.db.existingSecret" . }}
+{{- include "user-service.db.secretName" . }}
+{{- else }}
+{{- printf "%s-migrate" (include "user-service.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The migration Job's credentials: PGUSER/PGPASSWORD of the owner role, and APP_DB_USER/
+APP_DB_PASSWORD of the app role it creates or updates. With the chart's own Secret every value
+comes from it; an existingSecret only has to carry the passwords (role names are not secret and
+stay in values, as in Bitnami's charts).
+*/}}
+{{- define "user-service.migration.credentialsEnv" -}}
+{{- $secret := include "user-service.migration.secretName" . -}}
 - name: PGUSER
 {{- if include "user-service.db.existingSecret" . }}
   value: {{ include "user-service.db.user" . | quote }}
@@ -146,6 +181,73 @@ stays in values, as in Bitnami's charts).
     secretKeyRef:
       name: {{ $secret }}
       key: {{ include "user-service.db.secretPasswordKey" . }}
+- name: APP_DB_USER
+  value: {{ include "user-service.db.appUser" . | quote }}
+- name: APP_DB_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ include "user-service.db.secretAppPasswordKey" . }}
+{{- end }}
+
+{{/*
+The API pods' credentials: the app role, never the owner. PGUSER is a plain value (a role name);
+the password comes from the release's Secret (or existingSecret) by secretKeyRef, and API_KEYS
+from the API key Secret, whose entry holds only the SHA-256 of the generated key.
+*/}}
+{{- define "user-service.api.credentialsEnv" -}}
+- name: PGUSER
+  value: {{ include "user-service.db.appUser" . | quote }}
+- name: PGPASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "user-service.db.secretName" . }}
+      key: {{ include "user-service.db.secretAppPasswordKey" . }}
+{{- if not .Values.auth.disabled }}
+- name: API_KEYS
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "user-service.auth.secretName" . }}
+      key: {{ include "user-service.auth.secretKeysKey" . }}
+{{- end }}
+{{- end }}
+
+{{/* ---------- API keys ---------- */}}
+
+{{/* Secret holding API_KEYS: the user's existingSecret, or the chart's <fullname>-api. */}}
+{{- define "user-service.auth.secretName" -}}
+{{- .Values.auth.existingSecret | default (printf "%s-api" (include "user-service.fullname" .)) }}
+{{- end }}
+
+{{/* Key of the API_KEYS value (name:scope:sha256:<hex>, comma-separated) in that Secret. */}}
+{{- define "user-service.auth.secretKeysKey" -}}
+{{- if .Values.auth.existingSecret }}{{ .Values.auth.existingSecretKey }}{{ else }}api-keys{{ end }}
+{{- end }}
+
+{{/* Key of a raw write key in that Secret, for humans and the `helm test` pod. */}}
+{{- define "user-service.auth.secretTestKey" -}}
+{{- if .Values.auth.existingSecret }}{{ .Values.auth.existingSecretTestKey }}{{ else }}api-key{{ end }}
+{{- end }}
+
+{{/* The chart's write key: auth.apiKey, else the stored one, else a new random one. */}}
+{{- define "user-service.auth.apiKey" -}}
+{{- include "user-service.managedSecretValue" (dict "ctx" . "explicit" .Values.auth.apiKey "secret" (include "user-service.auth.secretName" .) "key" "api-key" "length" 43) }}
+{{- end }}
+
+{{/*
+The API_KEYS entry of that key: its name, scope write, and the SHA-256 of the key (hex), so the
+pods never hold the key itself (`python -m service new-key` prints the same form).
+*/}}
+{{- define "user-service.auth.apiKeysEntry" -}}
+{{- printf "%s:write:sha256:%s" .Values.auth.keyName (include "user-service.auth.apiKey" . | sha256sum) }}
+{{- end }}
+
+{{/* /metrics on its own port (METRICS_PORT), so the NetworkPolicy can open it to monitoring only. */}}
+{{- define "user-service.metricsPort" -}}
+{{- if eq (int .Values.metrics.port) (int .Values.config.port) }}
+{{- fail (printf "metrics.port (%d) must differ from config.port: /metrics gets its own port so only monitoring can reach it" (int .Values.metrics.port)) }}
+{{- end }}
+{{- .Values.metrics.port }}
 {{- end }}
 
 {{/*
@@ -158,6 +260,8 @@ PGHOST: {{ include "user-service.db.host" . | quote }}
 PGPORT: {{ include "user-service.db.port" . | quote }}
 PGDATABASE: {{ include "user-service.db.database" . | quote }}
 PORT: {{ .Values.config.port | quote }}
+METRICS_PORT: {{ include "user-service.metricsPort" . | quote }}
+AUTH_DISABLED: {{ .Values.auth.disabled | toString | quote }}
 LOG_LEVEL: {{ .Values.config.logLevel | quote }}
 DB_POOL_MIN_SIZE: {{ .Values.config.dbPoolMinSize | quote }}
 DB_POOL_MAX_SIZE: {{ .Values.config.dbPoolMaxSize | quote }}
@@ -221,27 +325,43 @@ or the last pods to scale up get "too many clients" errors under load.
 {{- end }}
 
 {{/*
-Database password for the chart-managed Secret, in order of preference:
-1. postgresql.auth.password when the user set one;
-2. the password already stored in the release's Secret (lookup), so upgrades never rotate it
-   (rotating it would lock the app out: PostgreSQL keeps the password of its first initdb);
-3. a new random one. It is memoised in the values map for this render, because both the
-   Secret and the Deployment's checksum/secret annotation include this define and must agree.
+A value of a chart-managed Secret, in order of preference:
+1. the explicit value from values, when the user set one;
+2. the value already stored in the release's Secret (lookup), so upgrades never rotate it
+   (a new database password would lock the app out: PostgreSQL keeps the owner's password of
+   its first initdb; a new API key would lock every client out);
+3. a new random one (crypto/rand). It is memoised in the values map for this render, because
+   several templates include this define (the Secret, the migration hook Secret, the
+   Deployment's checksum annotations) and must agree.
 lookup returns nothing under `helm template` and client-side dry runs, so there (3) applies.
+Call with (dict "ctx" $ "explicit" VALUE "secret" NAME "key" KEY "length" N).
 */}}
+{{- define "user-service.managedSecretValue" -}}
+{{- if .explicit }}
+{{- .explicit }}
+{{- else }}
+{{- $current := lookup "v1" "Secret" .ctx.Release.Namespace .secret }}
+{{- if and $current (hasKey $current "data") (hasKey (get $current "data") .key) }}
+{{- index $current.data .key | b64dec }}
+{{- else }}
+{{- $memo := printf "_generated_%s_%s" .secret .key }}
+{{- if not (hasKey .ctx.Values $memo) }}
+{{- $_ := set .ctx.Values $memo (randAlphaNum (int .length)) }}
+{{- end }}
+{{- get .ctx.Values $memo }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The owner's password in the chart-managed database Secret. */}}
 {{- define "user-service.db.password" -}}
-{{- if .Values.postgresql.auth.password }}
-{{- .Values.postgresql.auth.password }}
-{{- else }}
-{{- $name := printf "%s-db" (include "user-service.fullname" .) }}
-{{- $current := lookup "v1" "Secret" .Release.Namespace $name }}
-{{- if and $current (hasKey $current "data") (hasKey (get $current "data") "password") }}
-{{- index $current.data "password" | b64dec }}
-{{- else }}
-{{- if not (hasKey .Values "_generatedDbPassword") }}
-{{- $_ := set .Values "_generatedDbPassword" (randAlphaNum 32) }}
+{{- include "user-service.managedSecretValue" (dict "ctx" . "explicit" .Values.postgresql.auth.password "secret" (printf "%s-db" (include "user-service.fullname" .)) "key" "password" "length" 32) }}
 {{- end }}
-{{- get .Values "_generatedDbPassword" }}
-{{- end }}
-{{- end }}
+
+{{/*
+The app role's password in the same Secret. Kept like the owner's: the pods of the previous
+release keep connecting with it while a migration runs.
+*/}}
+{{- define "user-service.db.appPassword" -}}
+{{- include "user-service.managedSecretValue" (dict "ctx" . "explicit" .Values.postgresql.auth.appPassword "secret" (printf "%s-db" (include "user-service.fullname" .)) "key" "app-password" "length" 32) }}
 {{- end }}
