@@ -18,6 +18,7 @@ from typing import NoReturn
 import pytest
 
 from .dockerctl import (
+    API_KEYS,
     APP_IMAGE,
     HARDENED,
     POSTGRES_IMAGE,
@@ -91,6 +92,7 @@ def pg_container(docker: Docker, images: str, run_id: str) -> Iterator[Postgres]
     pg = Postgres(
         container=f"us-test-{run_id}-db", network=network, host="db",
         user="user_service", password=secrets.token_urlsafe(16),
+        app_user="user_service_app", app_password=secrets.token_urlsafe(16),
     )  # fmt: skip
     docker(
         "run", "-d", "--name", pg.container, "--label", docker.label,
@@ -138,11 +140,18 @@ def run_once(
 
 
 @pytest.fixture(scope="session")
-def app_database(docker: Docker, pg_container: Postgres) -> str:
-    """A migrated database shared by the tests that only need a working app."""
+def migrate_output(docker: Docker, pg_container: Postgres) -> str:
+    """Migrate a database shared by the tests that only need a working app, as the chart's Job
+    does: as the owner, creating the app role. Returns what `migrate` printed."""
     create_database(docker, pg_container, "app")
-    proc = run_once(docker, pg_container.app_env("app"), pg_container.network, "migrate")
+    proc = run_once(docker, pg_container.migrate_env("app"), pg_container.network, "migrate")
     assert proc.returncode == 0, proc.stderr
+    return proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="session")
+def app_database(migrate_output: str) -> str:
+    """The migrated database of the app containers."""
     return "app"
 
 
@@ -153,7 +162,8 @@ ApiFactory = Callable[..., Api]
 def start_api(
     docker: Docker, pg_container: Postgres, app_database: str, run_id: str
 ) -> Iterator[ApiFactory]:
-    """Start app containers as the chart runs them; each is removed at the end of the session."""
+    """Start app containers as the chart runs them (the app role, the session's API keys);
+    each is removed at the end of the session."""
     started: list[str] = []
 
     def start(**env: str) -> Api:
@@ -162,7 +172,8 @@ def start_api(
         docker(
             "run", "-d", "--name", name, "--label", docker.label, "--network", pg_container.network,
             *HARDENED, "-p", "127.0.0.1::8080",
-            *env_args({**pg_container.app_env(app_database), **env}), APP_IMAGE,
+            *env_args({**pg_container.app_env(app_database), "API_KEYS": API_KEYS, **env}),
+            APP_IMAGE,
         )  # fmt: skip
         host_port = docker("port", name, "8080/tcp").stdout.split()[0]
         api = Api(container=name, base_url=f"http://{host_port}")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import time
@@ -77,23 +79,55 @@ class Docker:
 
 @dataclass(frozen=True)
 class Postgres:
-    """The postgres stand-in container, reachable from other containers as `host`."""
+    """The postgres stand-in container, reachable from other containers as `host`.
+
+    Two roles, as the chart and the compose file set them up: `user` owns the databases (the
+    server's superuser; only `migrate` connects as it) and `app_user`, which `migrate` creates,
+    may read and write rows but run no DDL (the API connects as it)."""
 
     container: str
     network: str
     host: str
     user: str
     password: str
+    app_user: str
+    app_password: str
 
-    def app_env(self, database: str) -> dict[str, str]:
-        """The libpq variables the chart gives the app (password from a Secret there)."""
+    def _libpq(self, database: str, user: str, password: str) -> dict[str, str]:
         return {
             "PGHOST": self.host,
             "PGPORT": "5432",
-            "PGUSER": self.user,
-            "PGPASSWORD": self.password,
+            "PGUSER": user,
+            "PGPASSWORD": password,
             "PGDATABASE": database,
         }
+
+    def migrate_env(self, database: str) -> dict[str, str]:
+        """What the chart's migration Job gets: the owner, and the app role to create."""
+        return {
+            **self._libpq(database, self.user, self.password),
+            "APP_DB_USER": self.app_user,
+            "APP_DB_PASSWORD": self.app_password,
+        }
+
+    def app_env(self, database: str) -> dict[str, str]:
+        """The libpq variables the chart gives the API pods: the app role (passwords come from
+        Secrets there)."""
+        return self._libpq(database, self.app_user, self.app_password)
+
+    def psql(self, docker: Docker, sql: str, database: str = "postgres") -> str:
+        """One query as the owner, over the container's unix socket; unaligned output."""
+        command = ("psql", "-qtA", "-v", "ON_ERROR_STOP=1", "-U", self.user, "-d", database)
+        return docker("exec", self.container, *command, "-c", sql).stdout.strip()
+
+
+# API keys of this test session (random, so a leak can't be mistaken for a constant): the write
+# key as the chart configures it (its SHA-256 only), a read key as a raw entry.
+API_KEY = secrets.token_urlsafe(32)
+READ_KEY = secrets.token_urlsafe(32)
+API_KEYS = (
+    f"tests:write:sha256:{hashlib.sha256(API_KEY.encode()).hexdigest()},reader:read:{READ_KEY}"
+)
 
 
 @dataclass(frozen=True)
@@ -102,6 +136,11 @@ class Api:
 
     container: str
     base_url: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """Headers that authenticate as the session's write key."""
+        return {"Authorization": f"Bearer {API_KEY}"}
 
 
 def env_args(env: dict[str, str]) -> list[str]:

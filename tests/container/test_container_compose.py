@@ -1,4 +1,6 @@
-"""compose.yaml: parses with every Compose available, and the stack comes up in order.
+"""compose.yaml: parses with every Compose available, and the stack comes up in order: migrate
+(as the owner, creating the app role) exits 0 before the api starts, which serves /users only
+with a key (the file's dev-only default) and connects as the app role.
 
 No registry here: the official postgres image is replaced by the local stand-in through the
 file's POSTGRES_IMAGE variable; everything else is the file as users run it.
@@ -11,7 +13,10 @@ import re
 import shutil
 import socket
 import subprocess
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +26,7 @@ from .conftest import skip_or_fail
 from .dockerctl import POSTGRES_IMAGE, REPO, Docker, wait_for
 
 pytestmark = pytest.mark.container
+COMPOSE = REPO / "compose.yaml"
 
 
 def compose_cli(major: str, docker: Docker | None = None) -> list[str] | None:
@@ -77,8 +83,21 @@ def moment(timestamp: str) -> float:
     return datetime.fromisoformat(whole).replace(tzinfo=UTC).timestamp() + float(f"0.{fraction}0")
 
 
+@dataclass(frozen=True)
+class Project:
+    name: str
+    base_url: str
+
+
+def dev_api_key() -> str:
+    """The compose file's dev-only default key, from its API_KEYS default (name:write:key)."""
+    match = re.search(r"API_KEYS: \$\{API_KEYS:-\w+:write:([^}]+)\}", COMPOSE.read_text())
+    assert match, "compose.yaml has no dev-only API_KEYS default"
+    return match[1]
+
+
 @pytest.fixture
-def project(docker: Docker, images: str, run_id: str, major: str) -> Iterator[str]:
+def project(docker: Docker, images: str, run_id: str, major: str) -> Iterator[Project]:
     """`compose up -d api` on a free loopback port; always `down --volumes` afterwards."""
     name = f"ustest{run_id}{major}"
     compose = [*require_compose(major, docker), "-f", "compose.yaml", "-p", name]
@@ -95,23 +114,50 @@ def project(docker: Docker, images: str, run_id: str, major: str) -> Iterator[st
         up = run("up", "-d", "api")
         assert up.returncode == 0, up.stderr
         wait_for(f"http://127.0.0.1:{port}/readyz", 200, timeout=60)
-        yield name
+        yield Project(name, f"http://127.0.0.1:{port}")
     finally:
         run("down", "--volumes", "--remove-orphans", "--timeout", "20")
 
 
 @pytest.mark.parametrize("major", ["v1", "v2"])
-def test_stack_migrates_before_the_api_starts(docker: Docker, project: str) -> None:
-    def state(service: str) -> dict[str, Any]:
+def test_stack_migrates_then_serves_with_keys_as_the_app_role(
+    docker: Docker, project: Project
+) -> None:
+    def container(service: str) -> str:
         ids = docker(
-            "ps", "-aq", "--filter", f"label=com.docker.compose.project={project}",
+            "ps", "-aq", "--filter", f"label=com.docker.compose.project={project.name}",
             "--filter", f"label=com.docker.compose.service={service}",
         ).stdout.split()  # fmt: skip
         assert len(ids) == 1, (service, ids)
-        result: dict[str, Any] = docker.inspect(ids[0])["State"]
+        return ids[0]
+
+    def state(service: str) -> dict[str, Any]:
+        result: dict[str, Any] = docker.inspect(container(service))["State"]
         return result
 
     migrate, api = state("migrate"), state("api")
     assert (migrate["Status"], migrate["ExitCode"]) == ("exited", 0)
     assert api["Running"]
     assert moment(migrate["FinishedAt"]) <= moment(api["StartedAt"])
+    # /users needs the key; the dev default in compose.yaml opens it.
+    assert http_status(f"{project.base_url}/users") == 401
+    assert http_status(f"{project.base_url}/users", key=dev_api_key()) == 200
+    # The api's connections are the app role's (migrate created it), none the owner's.
+    sql = (
+        "SELECT DISTINCT usename FROM pg_stat_activity "
+        "WHERE datname = 'user_service' AND backend_type = 'client backend'"
+    )
+    psql = ("psql", "-qtA", "-U", "user_service", "-d", "postgres", "-c", sql)
+    assert docker("exec", container("db"), *psql).stdout.split() == ["user_service_app"]
+
+
+def http_status(url: str, key: str | None = None) -> int:
+    request = urllib.request.Request(url)  # noqa: S310 (http on loopback)
+    if key is not None:
+        request.add_header("Authorization", f"Bearer {key}")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+            status: int = response.status
+            return status
+    except urllib.error.HTTPError as exc:
+        return exc.code

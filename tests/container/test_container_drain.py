@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from .conftest import ApiFactory
-from .dockerctl import Docker
+from .dockerctl import API_KEY, Docker
 
 pytestmark = pytest.mark.container
 
@@ -24,6 +24,8 @@ SHUTDOWN_TIMEOUT = 5
 STOP_TIMEOUT = DRAIN_DELAY + SHUTDOWN_TIMEOUT + 5  # docker stop -t: SIGKILL after this
 PROPAGATION = 1.0  # seconds between readiness 503 and the "load balancer" stopping traffic
 WORKERS = 8
+# Half the workers list users, so every one of those requests is authenticated too.
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
 
 @dataclass
@@ -38,7 +40,7 @@ class Load:
 async def worker(http: aiohttp.ClientSession, load: Load, path: str) -> None:
     while not load.stop_sending.is_set():
         try:
-            async with http.get(path) as response:
+            async with http.get(path, headers=AUTH) as response:
                 await response.read()
                 if response.status != 200:
                     load.failures.append(f"{path}: {response.status}")

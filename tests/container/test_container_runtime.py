@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from .conftest import run_once
-from .dockerctl import Api, Docker, Postgres
+from .dockerctl import READ_KEY, Api, Docker, Postgres
 
 pytestmark = pytest.mark.container
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.container
 def test_migrate_applies_then_is_a_no_op(
     docker: Docker, pg_container: Postgres, new_database: Callable[[], str]
 ) -> None:
-    env = pg_container.app_env(new_database())
+    env = pg_container.migrate_env(new_database())
 
     def migrate(*args: str) -> int:
         proc = run_once(docker, env, pg_container.network, "migrate", *args)
@@ -35,7 +35,7 @@ def test_migrate_applies_then_is_a_no_op(
 @pytest.mark.asyncio
 async def test_crud_round_trip_through_the_container(api: Api) -> None:
     name = f"u{secrets.token_hex(4)}"
-    async with aiohttp.ClientSession(api.base_url) as http:
+    async with aiohttp.ClientSession(api.base_url, headers=api.auth) as http:
 
         async def call(method: str, path: str, want: int, body: Any = None) -> Any:
             async with http.request(method, path, json=body) as response:
@@ -53,6 +53,40 @@ async def test_crud_round_trip_through_the_container(api: Api) -> None:
         assert created["id"] in [user["id"] for user in listed["users"]]
         await call("DELETE", path, 204)
         await call("GET", path, 404)
+
+
+@pytest.mark.asyncio
+async def test_keys_and_scopes_through_the_container(api: Api) -> None:
+    async with aiohttp.ClientSession(api.base_url) as http:
+
+        async def status(method: str, key: str | None, body: Any = None) -> int:
+            headers = {} if key is None else {"Authorization": f"Bearer {key}"}
+            async with http.request(method, "/users", headers=headers, json=body) as response:
+                if response.status == 401:
+                    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+                return response.status
+
+        assert await status("GET", None) == 401
+        assert await status("GET", "not-a-configured-key-0123456789") == 401
+        assert await status("GET", READ_KEY) == 200
+        user = {"username": f"r{secrets.token_hex(4)}", "email": "r@example.org"}
+        assert await status("POST", READ_KEY, user) == 403  # read scope on a write route
+        # Probes stay open: the kubelet has no key.
+        async with http.get("/readyz") as response:
+            assert response.status == 200
+
+
+def test_api_connects_as_the_app_role(docker: Docker, pg_container: Postgres, api: Api) -> None:
+    """The API's connections belong to the least-privileged role, none to the owner."""
+    sql = (
+        "SELECT DISTINCT usename FROM pg_stat_activity "
+        "WHERE datname = 'app' AND backend_type = 'client backend'"
+    )
+    assert pg_container.psql(docker, sql).split() == [pg_container.app_user]
+    roles = pg_container.psql(
+        docker, "SELECT rolname, rolsuper, rolcreaterole, rolcreatedb FROM pg_roles"
+    )
+    assert f"{pg_container.app_user}|f|f|f" in roles.splitlines()
 
 
 def test_healthcheck_turns_healthy(docker: Docker, api: Api) -> None:
