@@ -242,7 +242,13 @@ def test_migration_job_waits_for_the_database_within_its_deadline(default_render
 
 
 def test_migration_job_can_be_disabled(helm: Helm) -> None:
-    assert not helm.render({"migration": {"enabled": False}}).has("Job")
+    render = helm.render({"migration": {"enabled": False}})
+    assert not render.has("Job")
+    # Its credentials hook goes with it; the API pods still read the release's Secret.
+    assert {s["metadata"]["name"] for s in render.all("Secret")} == {
+        "user-service-db",
+        "user-service-api",
+    }
 
 
 def test_helm_test_pod_checks_the_service(default_render: Render) -> None:
