@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck install tools lock clean
+.PHONY: run test lint typecheck install tools bench lock clean
 
 # A virtualenv with exactly the hash-locked dev dependencies, rebuilt when the lock changes.
 $(STAMP): requirements/dev.txt pyproject.toml
@@ -36,6 +36,11 @@ typecheck: install
 ## except under CI=true, where they must run)
 test: install tools lint typecheck
 	$(BIN)/python -m pytest
+
+## bench: the benchmark (docs/benchmark.md): floors, ceiling and the service in one run;
+## BENCH_ARGS="--smoke" for the 1-minute version CI runs, "--users 1000000" for a bigger table
+bench: install
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 ## lock: re-resolve requirements/*.txt after changing dependencies in pyproject.toml
 lock: install
