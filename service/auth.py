@@ -63,7 +63,9 @@ class Forbidden(ApiError):
 
 
 def digest(key: str) -> bytes:
-    return hashlib.sha256(key.encode("utf-8")).digest()
+    # surrogateescape: a header holding bytes that are not UTF-8 reaches us with them escaped as
+    # lone surrogates; it hashes to its raw bytes (so matches no key) instead of raising.
+    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).digest()
 
 
 def new_key() -> str:
