@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
 from pythonjsonlogger.json import JsonFormatter
 
 from service.auth import KEY_NAME
@@ -45,6 +46,23 @@ class _RequestIdFilter(logging.Filter):
         return True
 
 
+class _MalformedRequestFilter(logging.Filter):
+    """aiohttp logs every request its HTTP parser rejects at ERROR, with a traceback quoting the
+    offending bytes: a header line with a stray control character, or too long, would put the
+    client's API key in our logs. One short line instead, naming the error, never the bytes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            record.msg, record.args = "malformed HTTP request rejected", ()
+            record.exc_info, record.exc_text = None, None
+            if record.levelno > logging.INFO:  # a client's mistake, not our error
+                record.levelno, record.levelname = logging.INFO, "INFO"
+            record.error = type(exc).__name__
+            record.status = exc.code
+        return True
+
+
 def configure_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
@@ -60,6 +78,9 @@ def configure_logging(level: str) -> None:
     root.setLevel(level)
     # aiohttp's own access log is replaced by ours; its other loggers keep the root level.
     logging.getLogger("aiohttp.access").disabled = True
+    server_logger = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, _MalformedRequestFilter) for f in server_logger.filters):
+        server_logger.addFilter(_MalformedRequestFilter())
 
 
 def incoming_request_id(request: web.Request) -> str:
@@ -84,7 +105,10 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
 
 def route_template(request: web.BaseRequest) -> str:
     """The matched route's template (`/users/{user_id}`), never the raw path."""
-    match_info = getattr(request, "match_info", None)
+    try:
+        match_info = getattr(request, "match_info", None)
+    except AssertionError:  # a request aiohttp's parser rejected never reached the router
+        return "<unmatched>"
     route = getattr(match_info, "route", None)
     resource = getattr(route, "resource", None)
     return resource.canonical if resource is not None else "<unmatched>"
