@@ -54,4 +54,9 @@ def decode_cursor(cursor: str) -> PagePosition:
         created_at = _EPOCH + timedelta(microseconds=micros)
     except OverflowError:
         raise invalid from None
-    return PagePosition(created_at=created_at, id=user_id)
+    position = PagePosition(created_at=created_at, id=user_id)
+    # The decoder skips characters outside the alphabet and ignores spare bits, and the format
+    # allows leading zeros: only the exact text we would issue for this position is ours.
+    if encode_cursor(position) != cursor:
+        raise invalid
+    return position
