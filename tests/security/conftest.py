@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import database_in
 from tests.helpers import TEST_API_KEYS
 from tests.procs import Service, ServiceGroup, clean_environ, run_cli
-from tests.security.helpers import CAMPAIGN_KEY, DB_PASSWORD, SecureDatabase, as_role
+from tests.security.helpers import CAMPAIGN_KEY, DB_PASSWORD, SecureDatabase, as_role, schema_of
 
 _SUMMARIES: list[list[str]] = []
 
@@ -57,7 +57,11 @@ def secure_database(admin_url: str) -> Iterator[SecureDatabase]:
         )
         assert result.returncode == 0, result.stdout + result.stderr
         assert DB_PASSWORD not in result.stdout + result.stderr
-        yield SecureDatabase(owner_url=owner_url, app_url=as_role(owner_url, role, DB_PASSWORD))
+        yield SecureDatabase(
+            owner_url=owner_url,
+            app_url=as_role(owner_url, role, DB_PASSWORD),
+            schema=asyncio.run(schema_of(owner_url)),
+        )
     finally:
         asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         asyncio.run(_admin(admin_url, f'DROP ROLE IF EXISTS "{role}"'))

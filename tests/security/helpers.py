@@ -6,7 +6,7 @@ import contextlib
 import secrets
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -23,8 +23,11 @@ Row = tuple[int, str, str]
 
 @dataclass(frozen=True)
 class SecureDatabase:
-    owner_url: str  # the owner (superuser) on the module's database: for assertions
-    app_url: str  # the least-privileged app role, with DB_PASSWORD: what the service uses
+    # The owner (superuser) on the module's database: for assertions.
+    owner_url: str = field(repr=False)
+    # The least-privileged app role, with DB_PASSWORD: what the service uses.
+    app_url: str = field(repr=False)
+    schema: tuple[str, ...]  # schema_of() right after migrate
 
 
 def as_role(url: str, role: str, password: str) -> str:
@@ -52,19 +55,26 @@ async def users_table_versions(url: str) -> dict[int, tuple[str, str, str]]:
     return {r["id"]: (r["username"], r["email"], iso8601(r["updated_at"])) for r in rows}
 
 
-async def table_intact(url: str) -> bool:
-    """The users table and its constraints are still there (no payload dropped or altered it)."""
+async def schema_of(url: str) -> tuple[str, ...]:
+    """The users table's columns, constraints and indexes: what a successful injection changes."""
     conn = await asyncpg.connect(url)
     try:
-        constraints = await conn.fetchval(
-            "SELECT count(*) FROM pg_constraint WHERE conrelid = 'users'::regclass"
-        )
-        columns = await conn.fetchval(
-            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'users'"
+        rows = await conn.fetch(
+            """SELECT 'column ' || column_name || ' ' || data_type FROM information_schema.columns
+                WHERE table_name = 'users'
+            UNION ALL SELECT 'constraint ' || conname FROM pg_constraint
+                WHERE conrelid = 'users'::regclass
+            UNION ALL SELECT 'index ' || indexname FROM pg_indexes WHERE tablename = 'users'
+            UNION ALL SELECT 'table ' || tablename FROM pg_tables WHERE schemaname = 'public'"""
         )
     finally:
         await conn.close()
-    return bool(constraints == 4 and columns == 5)
+    return tuple(sorted(r[0] for r in rows))
+
+
+async def table_intact(database: SecureDatabase) -> bool:
+    """The schema is still the one migrate created (no payload dropped or altered anything)."""
+    return await schema_of(database.owner_url) == database.schema
 
 
 def raw_exchange(port: int, request: bytes, timeout: float = 5.0) -> bytes:
