@@ -28,8 +28,9 @@ def record_summary(lines: list[str]) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _SUMMARIES:
+        terminalreporter.section("security: campaign figures and slow clients")
     for lines in _SUMMARIES:
-        terminalreporter.section("security campaign")
         for line in lines:
             terminalreporter.write_line(line)
 
