@@ -100,6 +100,12 @@ VARIABLES: tuple[Variable, ...] = (
         "How long a readiness result is reused (probe storms cost one query per this interval).",
     ),
     Variable(
+        "KEEPALIVE_TIMEOUT_SECONDS",
+        "75",
+        "Idle keep-alive connections, and requests whose headers never finish, are closed "
+        "after this. Keep it above the idle timeout of proxies in front (ingress-nginx: 60 s).",
+    ),
+    Variable(
         "DRAIN_DELAY_SECONDS",
         "5",
         "After SIGTERM: seconds of serving with /readyz at 503, "
@@ -132,6 +138,7 @@ class Settings:
     max_body_bytes: int
     readiness_timeout: float
     readiness_cache_seconds: float
+    keepalive_timeout: float
     drain_delay: float
     shutdown_timeout: float
     api_keys: tuple[ApiKey, ...]
@@ -189,6 +196,7 @@ class Settings:
             max_body_bytes=_parse(get, "MAX_BODY_BYTES", _integer(256, 64 * 1024 * 1024)),
             readiness_timeout=_parse(get, "READINESS_TIMEOUT_SECONDS", _seconds(0.01, 60)),
             readiness_cache_seconds=_parse(get, "READINESS_CACHE_SECONDS", _seconds(0, 60)),
+            keepalive_timeout=_parse(get, "KEEPALIVE_TIMEOUT_SECONDS", _seconds(1, 3600)),
             drain_delay=_parse(get, "DRAIN_DELAY_SECONDS", _seconds(0, 300)),
             shutdown_timeout=_parse(get, "SHUTDOWN_TIMEOUT_SECONDS", _seconds(0, 3600)),
             api_keys=api_keys,

@@ -39,6 +39,8 @@ async def serve(settings: Settings) -> None:
         access_log_class=AccessLogger,
         access_log=logging.getLogger("service.access"),
         shutdown_timeout=settings.shutdown_timeout,
+        # aiohttp's own default is an hour: a slow or idle client would hold a socket that long.
+        keepalive_timeout=settings.keepalive_timeout,
     )
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)

@@ -28,6 +28,7 @@ def test_defaults() -> None:
         max_body_bytes=65536,
         readiness_timeout=1.0,
         readiness_cache_seconds=1.0,
+        keepalive_timeout=75.0,
         drain_delay=5.0,
         shutdown_timeout=20.0,
         api_keys=(),

@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 
 from service.app import create_app
 from service.config import Settings
-from tests.helpers import WRITE_AUTH, base_environ
+from tests.helpers import READ_AUTH, WRITE_AUTH, base_environ
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -109,6 +109,22 @@ async def test_real_responses_match_the_document(client: Client) -> None:
     await call("PATCH", f"/users/{user_id}", data=b"{" + b" " * 70_000 + b"}", headers=json_headers)
     await call("DELETE", f"/users/{user_id}")
     await call("DELETE", f"/users/{user_id}")
+    no_key = {"Authorization": "Bearer not-a-configured-key-000000"}
+    for method, path in [
+        ("GET", "/users"),
+        ("POST", "/users"),
+        ("GET", "/users/1"),
+        ("PUT", "/users/1"),
+        ("PATCH", "/users/1"),
+        ("DELETE", "/users/1"),
+    ]:
+        await call(
+            method, path, json={"username": "nokey", "email": "n@example.com"}, headers=no_key
+        )
+        if method != "GET":
+            await call(
+                method, path, json={"username": "ro", "email": "ro@example.com"}, headers=READ_AUTH
+            )
     for path in ("/health", "/healthz", "/readyz", "/metrics", "/openapi.json"):
         await call("GET", path)
 
