@@ -36,16 +36,19 @@ class Plan:
     pgbench_clients: int
     list_small: int  # users in the table whose first page is the list target's baseline
     list_large: int  # users in the table whose deep page must cost about the same
+    # One request at a time: the list target compares what a page costs, and with more
+    # connections p50 is mostly time queued behind other requests in the busy process.
+    list_connections: int
     cold_starts: int
     idle_wait: float  # seconds after ready before the idle RSS is read
     settle: float  # pause before reading pg_stat_database (backends publish within ~1 s)
 
 
 def full_plan(users: int, warmup: float, seconds: float) -> Plan:
-    return Plan(users, warmup, seconds, (16, 64), 16, 10_000, 1_000_000, 3, 2.0, 1.0)
+    return Plan(users, warmup, seconds, (16, 64), 16, 10_000, 1_000_000, 1, 3, 2.0, 1.0)
 
 
-SMOKE = Plan(1_000, 0.5, 1.0, (16, 64), 16, 1_000, 10_000, 1, 0.5, 0.3)
+SMOKE = Plan(1_000, 0.5, 1.0, (16, 64), 16, 1_000, 10_000, 1, 1, 0.5, 0.3)
 
 
 @dataclass

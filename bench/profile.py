@@ -20,7 +20,10 @@ CENTRES: list[tuple[str, tuple[str, ...]]] = [
     ("access log line (format + write)", ("AccessLogger.log",)),
     ("other log lines", ("Logger._log",)),
     ("metrics (prometheus-client, query logger)", ("prometheus_client/", "observe_query")),
-    ("pool release (RESET round trip)", ("PoolConnectionHolder.release", "Pool.release")),
+    (
+        "pool release (+ the RESET round trip unless reset=)",
+        ("PoolConnectionHolder.release", "Pool.release"),
+    ),
     ("pool acquire", ("Pool._acquire",)),
     ("query round trip (fetch/fetchrow)", ("Connection.fetchrow", "Connection.fetch (")),
     ("row -> User -> dict", ("from_record", "to_json", "iso8601")),

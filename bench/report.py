@@ -136,7 +136,7 @@ def targets(results: Results) -> list[Target]:
     if first and deep:
         ratio = deep.load.p50_ms / first.load.p50_ms
         add(
-            "list: deep page of the large table vs first page of the small one (p50)",
+            "list: deep page of the large table vs first page of the small one (p50, 1 connection)",
             "<= 1.3x",
             ratio,
             ratio <= 1.3,

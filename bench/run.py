@@ -124,7 +124,7 @@ def _list_target(run: Run, main: dataset.Seeded) -> None:
             f"/users?limit=50&cursor={large.deep_cursor}",
         ),
     ]
-    conns = min(run.plan.connections)
+    conns = run.plan.list_connections
     for number, (seeded, name, path) in enumerate(cases):
         with serving(run, seeded, f"list{number}") as service:
             load = wrk_load(

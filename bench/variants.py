@@ -30,7 +30,8 @@ def _no_reset() -> None:
         return None
 
     def create_pool(*args: Any, **kwargs: Any) -> Any:
-        return original(*args, reset=keep_session, **kwargs)
+        kwargs.setdefault("reset", keep_session)  # a no-op where the service passes its own
+        return original(*args, **kwargs)
 
     asyncpg.create_pool = create_pool
 
