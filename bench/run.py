@@ -186,7 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     ensure_wrk(install=not args.no_install)
     if args.nice:
         # Inherited by every process started from here on: PostgreSQL, servers, wrk, pgbench.
-        os.nice(args.nice)
+        try:
+            os.nice(args.nice)
+        except PermissionError:
+            raise SystemExit("bench: --nice below 0 needs root") from None
     command = shlex.join(["python", "-m", "bench", *(sys.argv[1:] if argv is None else argv)])
     logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
     steal = procs.StealMeter()
