@@ -45,7 +45,7 @@ def test_app_pod_becomes_the_docker_flags_of_its_spec(manifests: Manifests) -> N
     assert flag(app.options, "--security-opt") == ["no-new-privileges"]  # RuntimeDefault seccomp
     assert flag(app.options, "--cpus") == ["1"]
     assert flag(app.options, "--memory") == flag(app.options, "--memory-swap") == [str(256 << 20)]
-    assert flag(app.options, "--cpu-shares") == ["102"]  # 100m, the kubelet's conversion
+    assert flag(app.options, "--cpu-shares") == ["512"]  # 500m, the kubelet's conversion
     assert [(m.path, m.kind, m.size) for m in app.mounts] == [("/tmp", "tmpfs", 64 << 20)]  # noqa: S108
     # envFrom the ConfigMap, secretKeyRef from the Secret, Service links for ClusterIP Services.
     assert app.env["PGHOST"] == "user-service-postgresql"
