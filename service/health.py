@@ -8,7 +8,6 @@ rate, and concurrent probes share the one check in flight, so probe storms can't
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from dataclasses import dataclass, field
 
@@ -20,8 +19,6 @@ from service.db import Database
 from service.errors import DatabaseUnavailable
 from service.keys import READINESS, Handler
 from service.metrics import Metrics
-
-logger = logging.getLogger(__name__)
 
 _LIVE_BODY = b'{"status": "ok"}'  # constant: liveness does no work and allocates next to nothing
 

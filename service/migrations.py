@@ -132,30 +132,26 @@ class AppRole:
 
 async def _ensure_app_role(conn: asyncpg.Connection[asyncpg.Record], role: AppRole) -> None:
     exists = await conn.fetchval("SELECT true FROM pg_roles WHERE rolname = $1", role.name)
-    # The server receives a SCRAM verifier, never the password: it can't end up in its logs.
+    # DDL takes no parameters: the server quotes each value once, then the statements use them.
+    # It receives a SCRAM verifier, never the password, so the password can't reach its logs.
+    quoted = await conn.fetchrow(
+        "SELECT quote_ident($1) AS name, quote_literal($2) AS verifier, "
+        "quote_ident(current_database()) AS database",
+        role.name,
+        scram_verifier(role.password),
+    )
+    if quoted is None:  # pragma: no cover - a SELECT without FROM always yields a row
+        raise RuntimeError("no row from SELECT")
+    name, verifier, database = quoted["name"], quoted["verifier"], quoted["database"]
     verb = "ALTER" if exists else "CREATE"
-    statements = [
-        f"{verb} ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L",
-        "GRANT CONNECT ON DATABASE %I TO %I",
-        "GRANT USAGE ON SCHEMA public TO %I",
+    for sql in (
+        f"{verb} ROLE {name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {verifier}",
+        f"GRANT CONNECT ON DATABASE {database} TO {name}",
+        f"GRANT USAGE ON SCHEMA public TO {name}",
         "REVOKE CREATE ON SCHEMA public FROM PUBLIC",  # the default before PostgreSQL 15
-        "GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE users TO %I",
-        "GRANT SELECT ON TABLE schema_migrations TO %I",
-    ]
-    database = await conn.fetchval("SELECT current_database()")
-    arguments: list[list[str]] = [
-        [role.name, scram_verifier(role.password)],
-        [database, role.name],
-        [role.name],
-        [],
-        [role.name],
-        [role.name],
-    ]
-    for template, args in zip(statements, arguments, strict=True):
-        placeholders = ", ".join(f"${i}::text" for i in range(1, len(args) + 1))
-        sql = await conn.fetchval(
-            f"SELECT format('{template}'{', ' if args else ''}{placeholders})", *args
-        )
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE users TO {name}",
+        f"GRANT SELECT ON TABLE schema_migrations TO {name}",
+    ):
         await conn.execute(sql)
     logger.info("app role ready", extra={"role": role.name, "new_role": not exists})
 
