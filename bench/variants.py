@@ -185,16 +185,18 @@ def _fair_pool() -> None:
     gates: dict[int, asyncio.Semaphore] = {}
 
     @asynccontextmanager
-    async def connection(self: Database, wait: float | None = None) -> AsyncIterator[Any]:
+    async def connection(self: Database, budget: float | None = None) -> AsyncIterator[Any]:
         settings = self._settings
         gate = gates.setdefault(id(self), asyncio.Semaphore(settings.pool_max_size))
         try:
-            async with asyncio.timeout(wait or settings.acquire_timeout):
+            async with asyncio.timeout(
+                min(budget or settings.request_timeout, settings.acquire_timeout)
+            ):
                 await gate.acquire()
         except TimeoutError:
             raise DatabaseUnavailable("timed out waiting for a pooled connection") from None
         try:
-            async with original(self, wait) as conn:
+            async with original(self, budget) as conn:
                 yield conn
         finally:
             gate.release()

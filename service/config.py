@@ -90,8 +90,22 @@ VARIABLES: tuple[Variable, ...] = (
         "maxReplicas x this against max_connections).",
     ),
     Variable("DB_CONNECT_TIMEOUT_SECONDS", "5", "Timeout to open one database connection."),
-    Variable("DB_ACQUIRE_TIMEOUT_SECONDS", "2", "Longest wait for a pooled connection; then 503."),
-    Variable("DB_STATEMENT_TIMEOUT_SECONDS", "5", "Server-side statement_timeout for each query."),
+    Variable(
+        "DB_REQUEST_TIMEOUT_SECONDS",
+        "5",
+        "The most time one request spends on the database in all, waiting for a connection "
+        "included; then 503 with Retry-After. The longest a caller waits on a slow database.",
+    ),
+    Variable(
+        "DB_ACQUIRE_TIMEOUT_SECONDS",
+        "2",
+        "Longest wait for a pooled connection (within DB_REQUEST_TIMEOUT_SECONDS); then 503.",
+    ),
+    Variable(
+        "DB_STATEMENT_TIMEOUT_SECONDS",
+        "5",
+        "Server-side statement_timeout: a backstop for a query whose request already gave up.",
+    ),
     Variable("MAX_BODY_BYTES", "65536", "Largest accepted request body; larger gets 413."),
     Variable("READINESS_TIMEOUT_SECONDS", "1", "Database ping timeout for /readyz."),
     Variable(
@@ -133,6 +147,7 @@ class Settings:
     pool_min_size: int
     pool_max_size: int
     connect_timeout: float
+    request_timeout: float
     acquire_timeout: float
     statement_timeout: float
     max_body_bytes: int
@@ -179,6 +194,14 @@ class Settings:
         port = _parse(get, "PORT", _integer(1, 65535))
         if metrics_port == port:
             raise ConfigError("METRICS_PORT", f"{metrics_port} is PORT too; unset it to share")
+        request_timeout = _parse(get, "DB_REQUEST_TIMEOUT_SECONDS", _seconds(0.01, 3600))
+        acquire_timeout = _parse(get, "DB_ACQUIRE_TIMEOUT_SECONDS", _seconds(0.01, 300))
+        if acquire_timeout > request_timeout:
+            raise ConfigError(
+                "DB_ACQUIRE_TIMEOUT_SECONDS",
+                f"{acquire_timeout:g} is more than DB_REQUEST_TIMEOUT_SECONDS "
+                f"({request_timeout:g}), the deadline of a request's whole database work",
+            )
         level = get("LOG_LEVEL").upper()
         if level not in LOG_LEVELS:
             raise ConfigError("LOG_LEVEL", f"{level!r} is not one of {', '.join(LOG_LEVELS)}")
@@ -191,7 +214,8 @@ class Settings:
             pool_min_size=pool_min,
             pool_max_size=pool_max,
             connect_timeout=_parse(get, "DB_CONNECT_TIMEOUT_SECONDS", _seconds(0.1, 300)),
-            acquire_timeout=_parse(get, "DB_ACQUIRE_TIMEOUT_SECONDS", _seconds(0.01, 300)),
+            request_timeout=request_timeout,
+            acquire_timeout=acquire_timeout,
             statement_timeout=_parse(get, "DB_STATEMENT_TIMEOUT_SECONDS", _seconds(0.001, 3600)),
             max_body_bytes=_parse(get, "MAX_BODY_BYTES", _integer(256, 64 * 1024 * 1024)),
             readiness_timeout=_parse(get, "READINESS_TIMEOUT_SECONDS", _seconds(0.01, 60)),

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import random
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -32,6 +32,21 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.QueryCanceledError,  # statement_timeout
     asyncpg.AdminShutdownError,
     asyncpg.InterfaceError,  # connection closed underneath us, pool closing
+)
+# The connection is gone: a terminated backend (AdminShutdownError is also a clean shutdown), a
+# crashed server, a reset socket, or asyncpg's protocol state errors that follow from those
+# ("cannot switch to state 12; another operation (2) is in progress").
+LOST_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InternalClientError,
+)
+RELEASE_ERRORS: tuple[type[BaseException], ...] = (
+    *TRANSIENT_ERRORS,
+    asyncpg.InternalClientError,
+    asyncpg.PostgresError,
 )
 # Opening a connection can also fail on the server's say-so while a role, database or password
 # is still being provisioned (a Secret rotating, a Job creating the role): retry those as well.
@@ -125,15 +140,20 @@ class Database:
             self.pool.terminate()
 
     @asynccontextmanager
-    async def connection(self, wait: float | None = None) -> AsyncIterator[Connection]:
-        """Borrows a connection; any sign of an outage becomes DatabaseUnavailable (503)."""
+    async def connection(self, budget: float | None = None) -> AsyncIterator[Connection]:
+        """Borrows a connection for one request's database work, all of it under one deadline
+        (`budget`, default DB_REQUEST_TIMEOUT_SECONDS): the wait for a connection (at most
+        DB_ACQUIRE_TIMEOUT_SECONDS of it) and every query. Any sign of an outage, or the deadline
+        passing, becomes DatabaseUnavailable (503); a connection that broke is discarded."""
         pool = self.pool
         if pool is None:
             raise DatabaseUnavailable(self.last_error or "pool not ready")
+        budget = budget or self._settings.request_timeout
         loop = asyncio.get_running_loop()
         started = loop.time()
+        deadline = started + budget
         try:
-            conn = await pool.acquire(timeout=wait or self._settings.acquire_timeout)
+            conn = await pool.acquire(timeout=min(self._settings.acquire_timeout, budget))
         except TimeoutError:
             self._metrics.acquire_timeouts.inc()
             raise DatabaseUnavailable("timed out waiting for a pooled connection") from None
@@ -141,13 +161,46 @@ class Database:
             raise DatabaseUnavailable(describe(exc)) from exc
         self._metrics.acquire_duration.observe(loop.time() - started)
         try:
-            yield conn
+            async with asyncio.timeout_at(deadline):
+                yield conn
         except BaseException as exc:
+            if _is_broken(conn, exc):
+                _discard(conn)
+                raise DatabaseUnavailable(describe(exc)) from exc
+            if isinstance(exc, TimeoutError):
+                raise DatabaseUnavailable(f"no answer within {budget:g} s") from exc
             if is_transient(exc):
                 raise DatabaseUnavailable(describe(exc)) from exc
             raise
         finally:
+            await self._release(pool, conn)
+
+    async def _release(self, pool: asyncpg.Pool[asyncpg.Record], conn: Connection) -> None:
+        # asyncpg terminates a connection it cannot reset and re-raises: the request's answer,
+        # success or 503, stands either way.
+        try:
             await pool.release(conn)
+        except RELEASE_ERRORS as exc:
+            logger.warning(
+                "discarded a connection that failed to reset", extra={"error": describe(exc)}
+            )
+
+
+def _is_broken(conn: Connection, exc: BaseException) -> bool:
+    """The connection cannot serve another query: the server or the socket ended it, or asyncpg's
+    protocol fell out of step with the socket because of that (InternalClientError)."""
+    if isinstance(exc, LOST_CONNECTION_ERRORS):
+        return True
+    try:
+        return conn.is_closed()
+    except asyncpg.InterfaceError:  # closed, and the pool already took it back
+        return True
+
+
+def _discard(conn: Connection) -> None:
+    """Never hand this connection out again: the pool opens a fresh one in its place."""
+    with suppress(asyncpg.InterfaceError):  # the pool already took it back
+        conn.terminate()
 
 
 async def _keep_session(conn: asyncpg.Connection[asyncpg.Record]) -> None:

@@ -1,8 +1,13 @@
 """Liveness, readiness and the seed's /health; readiness also carries the drain state.
 
 Liveness answers from the process alone: a slow database must never get pods restarted.
-Readiness asks the database, but at most once per READINESS_CACHE_SECONDS whatever the probe
-rate, and concurrent probes share the one check in flight, so probe storms can't starve the pool.
+Readiness means "this pod can serve": it is not draining, and the database's schema is one this
+build can use. A database that is slow, saturated or unreachable does not make a pod unready:
+it would take every replica out of the Service at once, and callers would get the load
+balancer's error instead of our 503 with Retry-After. The schema gate uses the last version
+read, so a pod that never read it (started during an outage) stays unready.
+Readiness asks the database at most once per READINESS_CACHE_SECONDS whatever the probe rate,
+and concurrent probes share the one check in flight, so probe storms can't starve the pool.
 """
 
 from __future__ import annotations
@@ -23,18 +28,18 @@ from service.metrics import Metrics
 _LIVE_BODY = b'{"status": "ok"}'  # constant: liveness does no work and allocates next to nothing
 
 
+_SCHEMA_NEVER_READ = "unknown: the database has not answered since this process started"
+
+
 @dataclass(frozen=True, slots=True)
 class DatabaseCheck:
-    checks: dict[str, str]  # check name -> "ok" or the reason it fails
+    database: str  # "ok", or why the database could not be asked
+    schema: str  # "ok", or why this build cannot use it (the last version read, if any)
     at: float = field(default_factory=time.monotonic)
 
     @property
     def database_ok(self) -> bool:
-        return self.checks.get("database") == "ok"
-
-    @property
-    def ok(self) -> bool:
-        return all(v == "ok" for v in self.checks.values())
+        return self.database == "ok"
 
 
 class Readiness:
@@ -53,6 +58,7 @@ class Readiness:
         self._timeout = timeout
         self._cache_seconds = cache_seconds
         self._last: DatabaseCheck | None = None
+        self._schema = _SCHEMA_NEVER_READ
         self._in_flight: asyncio.Task[DatabaseCheck] | None = None
         self.draining = False
 
@@ -79,23 +85,21 @@ class Readiness:
         self._in_flight = None
 
     async def _check_database(self) -> DatabaseCheck:
+        database = "ok"
         try:
-            async with asyncio.timeout(self._timeout):
-                async with self._db.connection(wait=self._timeout) as conn:
-                    # One round trip is both the ping and the schema check.
-                    version = await conn.fetchval(
-                        "-- name: schema_version\n"
-                        "SELECT coalesce(max(version), 0) FROM schema_migrations"
-                    )
+            async with self._db.connection(budget=self._timeout) as conn:
+                # One round trip is both the ping and the schema check.
+                version = await conn.fetchval(
+                    "-- name: schema_version\n"
+                    "SELECT coalesce(max(version), 0) FROM schema_migrations"
+                )
+            self._schema = self._schema_state(int(version))
         except asyncpg.UndefinedTableError:
-            return DatabaseCheck({"database": "ok", "schema": self._schema_state(0)})
+            self._schema = self._schema_state(0)
         except DatabaseUnavailable as exc:
-            return DatabaseCheck({"database": exc.reason, "schema": "unknown"})
-        except TimeoutError:
-            return DatabaseCheck(
-                {"database": f"no answer within {self._timeout} s", "schema": "unknown"}
-            )
-        return DatabaseCheck({"database": "ok", "schema": self._schema_state(int(version))})
+            database = exc.reason
+        self._metrics.database_up.set(1 if database == "ok" else 0)
+        return DatabaseCheck(database, self._schema)
 
     def _schema_state(self, version: int) -> str:
         if version < self._schema_version:
@@ -108,8 +112,12 @@ class Readiness:
 
     async def report(self) -> tuple[bool, dict[str, str]]:
         check = await self.database()
-        checks = {"draining": "shutting down" if self.draining else "ok", **check.checks}
-        ready = not self.draining and check.ok
+        checks = {
+            "draining": "shutting down" if self.draining else "ok",
+            "database": check.database,
+            "schema": check.schema,
+        }
+        ready = not self.draining and check.schema == "ok"
         self._metrics.ready.set(1 if ready else 0)
         return ready, checks
 

@@ -133,6 +133,12 @@ class Metrics:
             namespace=NAMESPACE,
             registry=r,
         )
+        self.database_up = Gauge(
+            "db_up",
+            "1 when the last database check (readiness, /health) got an answer in time, else 0.",
+            namespace=NAMESPACE,
+            registry=r,
+        )
         self.draining = Gauge(
             "draining",
             "1 once shutdown began (readiness fails from then on).",

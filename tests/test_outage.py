@@ -16,11 +16,12 @@ import pytest
 
 from service.devdb import EmbeddedPostgres
 from tests.conftest import FAST_SETTINGS, migrate
+from tests.exposition import value
 from tests.procs import Service, ServiceGroup, clean_environ
 
 pytestmark = pytest.mark.slow
 
-# Readiness caches its result for READINESS_CACHE_SECONDS (1) and pings with a 1 s timeout.
+# Database checks are cached for READINESS_CACHE_SECONDS (1) and ping with a 1 s timeout.
 READINESS_BOUND = 3.0
 
 
@@ -60,6 +61,11 @@ async def wait_for_status(
     return time.monotonic() - started
 
 
+async def metric(http: aiohttp.ClientSession, name: str) -> float | None:
+    async with http.get("/metrics") as response:
+        return value(await response.text(), name)
+
+
 async def timed(
     http: aiohttp.ClientSession, method: str, path: str, request_id: str, **kw: Any
 ) -> tuple[int, dict[str, str], Any, float]:
@@ -83,11 +89,16 @@ async def test_database_lost_mid_run_fails_fast_then_recovers_without_a_restart(
         user = before[2]
 
         await asyncio.to_thread(pg.stop)
-        not_ready_after = await wait_for_status(http, "/readyz", 503, READINESS_BOUND)
+        # The seed's /health reports the database; readiness keeps the pod in the Service, so
+        # callers get this pod's 503 with Retry-After rather than a load balancer's error.
+        noticed_after = await wait_for_status(http, "/health", 503, READINESS_BOUND)
         async with http.get("/readyz") as ready:
+            assert ready.status == 200
             checks = (await ready.json())["checks"]
-            assert checks["database"] != "ok" and checks["draining"] == "ok"
+            assert checks["database"] != "ok"
+            assert checks["schema"] == checks["draining"] == "ok"
         assert await status_of(http, "/healthz") == 200
+        assert await metric(http, "user_service_db_up") == 0
 
         attempts = [
             ("GET", f"/users/{user['id']}", {}),
@@ -103,7 +114,8 @@ async def test_database_lost_mid_run_fails_fast_then_recovers_without_a_restart(
             assert elapsed < 3, (method, path, elapsed)
 
         await asyncio.to_thread(pg.start)  # same port, same data
-        ready_again_after = await wait_for_status(http, "/readyz", 200, READINESS_BOUND)
+        back_after = await wait_for_status(http, "/health", 200, READINESS_BOUND)
+        assert await metric(http, "user_service_db_up") == 1
         status, _, body, _ = await timed(http, "GET", f"/users/{user['id']}", "after")
         assert (status, body) == (200, user)  # data from before the outage, DELETE never ran
         again = await timed(
@@ -117,8 +129,8 @@ async def test_database_lost_mid_run_fails_fast_then_recovers_without_a_restart(
     # Each 503 was logged once, carrying the id of the request it answered.
     assert sorted(x["request_id"] for x in unavailable) == sorted(f"out{n}" for n in range(8))
     print(
-        f"\noutage: readiness 503 after {not_ready_after:.2f} s, "
-        f"200 again {ready_again_after:.2f} s after PostgreSQL restarted"
+        f"\noutage: /health 503 after {noticed_after:.2f} s (readiness stayed 200), "
+        f"200 again {back_after:.2f} s after PostgreSQL restarted"
     )
 
 

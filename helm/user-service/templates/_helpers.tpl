@@ -266,6 +266,7 @@ LOG_LEVEL: {{ .Values.config.logLevel | quote }}
 DB_POOL_MIN_SIZE: {{ .Values.config.dbPoolMinSize | quote }}
 DB_POOL_MAX_SIZE: {{ .Values.config.dbPoolMaxSize | quote }}
 DB_CONNECT_TIMEOUT_SECONDS: {{ .Values.config.dbConnectTimeoutSeconds | quote }}
+DB_REQUEST_TIMEOUT_SECONDS: {{ .Values.config.dbRequestTimeoutSeconds | quote }}
 DB_ACQUIRE_TIMEOUT_SECONDS: {{ .Values.config.dbAcquireTimeoutSeconds | quote }}
 DB_STATEMENT_TIMEOUT_SECONDS: {{ .Values.config.dbStatementTimeoutSeconds | quote }}
 MAX_BODY_BYTES: {{ .Values.config.maxBodyBytes | int64 | quote }}
