@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from service.errors import (
     BadRequest,
+    ClientClosedRequest,
     NotFound,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -47,7 +49,12 @@ async def read_json_object(request: web.Request, max_bytes: int) -> dict[str, An
         raise UnsupportedMediaType("JSON bodies must be UTF-8")
     if request.content_length is not None and request.content_length > max_bytes:
         raise PayloadTooLarge(too_large_message(max_bytes))
-    raw = await request.read()  # the app's client_max_size bounds chunked bodies too
+    try:
+        raw = await request.read()  # the app's client_max_size bounds chunked bodies too
+    except HttpProcessingError as exc:  # e.g. a chunk size that is not hexadecimal
+        raise BadRequest(f"malformed request body: {exc.message}") from None
+    except ConnectionError:
+        raise ClientClosedRequest("the connection closed before the body was complete") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -461,6 +461,18 @@ def test_ambiguous_framing_is_400(secure_service: Service, head: bytes) -> None:
     assert status_of(response) == 400
 
 
+@pytest.mark.parametrize("version", [b"0.9", b"2.0"])
+@pytest.mark.parametrize("path", [b"/users", b"/healthz"])
+def test_http_versions_other_than_1_0_and_1_1_are_400_and_closed(
+    secure_service: Service, version: bytes, path: bytes
+) -> None:
+    response = raw_request(secure_service.port, b"GET " + path + b" HTTP/" + version + b"\r\n")
+    head, _, body = response.partition(b"\r\n\r\n")
+    assert status_of(response) == 400
+    assert b"\r\nConnection: close\r\n" in head
+    assert b"is not supported: use HTTP/1.1 or HTTP/1.0" in body
+
+
 # -- Cursors ------------------------------------------------------------------------------------
 
 
