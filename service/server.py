@@ -3,7 +3,9 @@
 On SIGTERM or SIGINT:
 1. readiness fails at once, but the listener stays open for DRAIN_DELAY_SECONDS, answering
    with `Connection: close`, so load balancers and keep-alive clients move elsewhere;
-2. the listener closes, idle connections close, in-flight requests get SHUTDOWN_TIMEOUT_SECONDS;
+2. the listener stops taking new connections, serves those already queued in the kernel, and
+   closes (service/listener.py); idle connections close, in-flight requests get
+   SHUTDOWN_TIMEOUT_SECONDS;
 3. the pool closes and the process exits 0. A second signal exits at once (code 1).
 """
 
@@ -12,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 import time
 
 from aiohttp import web
 
+from service import listener
 from service.app import create_app, create_metrics_app
 from service.config import Settings
 from service.keys import READINESS
@@ -24,6 +28,9 @@ from service.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 _SETTLE_SECONDS = 0.1
+_BACKLOG = 128  # aiohttp's default
+# The event loop empties even a full queue in milliseconds; this only bounds a stuck one.
+_ACCEPT_QUEUE_TIMEOUT = 1.0
 
 
 class ForcedExit(Exception):
@@ -43,8 +50,9 @@ async def serve(settings: Settings) -> None:
         keepalive_timeout=settings.keepalive_timeout,
     )
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
-    await site.start()
+    # Our own socket, so that the drain can hold off new handshakes on it (service/listener.py).
+    api_socket = socket.create_server((settings.host, settings.port), backlog=_BACKLOG)
+    await web.SockSite(runner, api_socket, backlog=_BACKLOG).start()
     logger.info("listening", extra={"host": settings.host, "port": settings.port})
     metrics_runner = None
     if settings.metrics_port is not None:
@@ -72,7 +80,7 @@ async def serve(settings: Settings) -> None:
         loop.add_signal_handler(signum, on_signal, signum)
     try:
         await stop.wait()
-        await _shut_down(app, runner, settings)
+        await _shut_down(app, runner, api_socket, settings)
     except asyncio.CancelledError:
         raise ForcedExit from None
     finally:
@@ -82,7 +90,9 @@ async def serve(settings: Settings) -> None:
             loop.remove_signal_handler(signum)
 
 
-async def _shut_down(app: web.Application, runner: web.AppRunner, settings: Settings) -> None:
+async def _shut_down(
+    app: web.Application, runner: web.AppRunner, api_socket: socket.socket, settings: Settings
+) -> None:
     started = time.monotonic()
     app[READINESS].start_draining()
     logger.info(
@@ -97,6 +107,10 @@ async def _shut_down(app: web.Application, runner: web.AppRunner, settings: Sett
             "elapsed_seconds": round(time.monotonic() - started, 3),
         },
     )
+    if listener.refuse_new_connections(api_socket):
+        left = await listener.drain_accept_queue(api_socket, within=_ACCEPT_QUEUE_TIMEOUT)
+        if left:
+            logger.warning("connections still queued at close", extra={"connections": left})
     for site in list(runner.sites):
         await site.stop()  # the listening socket closes: new connections are refused
     # asyncio takes a few loop turns to hand a just-accepted socket to aiohttp, and aiohttp's
