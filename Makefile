@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck install tools bench lock clean
+.PHONY: run test lint typecheck install tools bench soak lock clean
 
 # A virtualenv with exactly the hash-locked dev dependencies, rebuilt when the lock changes.
 $(STAMP): requirements/dev.txt pyproject.toml
@@ -41,6 +41,12 @@ test: install tools lint typecheck
 ## BENCH_ARGS="--smoke" for the 1-minute version CI runs, "--users 1000000" for a bigger table
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## soak: 30 minutes of mixed load at a fixed 300 req/s; the service's RSS and open fds every
+## 10 s, slopes over the last 20 minutes (= make bench BENCH_ARGS=--soak); a short try:
+## SOAK_ARGS="--soak-minutes 3"
+soak: install
+	$(BIN)/python -m bench --soak $(SOAK_ARGS)
 
 ## lock: re-resolve requirements/*.txt after changing dependencies in pyproject.toml
 lock: install

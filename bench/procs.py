@@ -66,6 +66,36 @@ def status_kib(pid: int, field: str) -> int:
     raise KeyError(field)
 
 
+def open_fds(pid: int) -> int:
+    """How many file descriptors the process holds open (sockets, files, pipes, epoll)."""
+    return len(os.listdir(_PROC / str(pid) / "fd"))
+
+
+def tcp_connections_to(pid: int, port: int) -> int:
+    """The process's TCP sockets connected to `port` (a database pool's connections)."""
+    fds = _PROC / str(pid) / "fd"
+    inodes = set()
+    for fd in os.listdir(fds):
+        try:
+            target = os.readlink(fds / fd)
+        except OSError:  # closed while we looked
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    found = 0
+    # The namespace's sockets, whoever holds them: the inode says which are the process's.
+    for table in ("tcp", "tcp6"):
+        path = _PROC / str(pid) / "net" / table
+        if not path.exists():  # no IPv6 in this kernel
+            continue
+        for line in path.read_text().splitlines()[1:]:
+            fields = line.split()  # sl local_address rem_address st ... uid timeout inode
+            remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+            if remote_port == port and fields[9] in inodes:
+                found += 1
+    return found
+
+
 def uses_library(pid: int, fragment: str) -> bool:
     """Whether the process mapped a shared object whose path contains `fragment`."""
     return fragment in (_PROC / str(pid) / "maps").read_text()

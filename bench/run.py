@@ -6,6 +6,9 @@
    deep list page, at 16 and 64 connections, each after a warm-up;
 4. cold start and idle RSS; the list target on a small and a large table;
 5. a Markdown report (and its numbers as JSON) that says PASS or MISS for each target.
+
+`--soak` runs bench/soak.py instead of 2-4: 30 minutes of mixed load at a fixed rate, the
+service's RSS and open file descriptors sampled as it goes.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import compare, dataset, machine, procs, report, snapshot
+from bench import compare, dataset, machine, openloop, procs, report, snapshot, soak, soakreport
 from bench.harness import (
     MAIN_DATABASE,
     POOL_MAX_SIZE,
@@ -170,26 +173,59 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--rounds", type=int, default=3, help="rounds per variant (default 3)")
     compare.add_argument("--scenarios", default="get,post", help="of: get,post,mix,list")
     compare.add_argument("--connections", type=int, default=64, help="wrk connections")
+    soaking = parser.add_argument_group("soak: watching for leaks (bench/soak.py)")
+    soaking.add_argument(
+        "--soak",
+        action="store_true",
+        help="instead of the benchmark: mixed load at a fixed rate, RSS and open fds sampled",
+    )
+    soaking.add_argument(
+        "--soak-minutes", type=float, default=30.0, help="minutes of load (default 30)"
+    )
+    soaking.add_argument(
+        "--soak-rate", type=float, default=300.0, help="requests/s, all kinds (default 300)"
+    )
+    soaking.add_argument(
+        "--soak-window-minutes",
+        type=float,
+        default=20.0,
+        help="slopes over the last N minutes (default 20; at most the last 2/3 of the run)",
+    )
+    soaking.add_argument(
+        "--sample-seconds", type=float, default=10.0, help="seconds between samples (default 10)"
+    )
     return parser
 
 
+def _soak_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> soak.Options:
+    if args.compare or args.smoke:
+        parser.error("--soak runs on its own: not with --compare or --smoke")
+    options = soak.Options(
+        minutes=args.soak_minutes,
+        rate=args.soak_rate,
+        window_minutes=args.soak_window_minutes,
+        sample_seconds=args.sample_seconds,
+    )
+    if min(options.minutes, options.rate, options.window_minutes, options.sample_seconds) <= 0:
+        parser.error("--soak-minutes, --soak-rate, --soak-window-minutes, --sample-seconds > 0")
+    # A slope needs a line through at least three points.
+    if options.window() * 60 < 2 * options.sample_seconds:
+        parser.error("the soak's window must hold at least three samples: sample more often")
+    return options
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    soak_options = _soak_options(parser, args) if args.soak else None
     plan = SMOKE if args.smoke else full_plan(args.users, args.warmup, args.seconds)
     if args.compare:
         plan = dataclasses.replace(plan, connections=(args.connections,))
     started = datetime.now(UTC)
-    prefix = "compare-" if args.compare else ""
-    default = ROOT / "bench-results" / f"{prefix}{started:%Y%m%dT%H%M%SZ}.md"
-    output: Path = snapshot.user_path(args.output) if args.output else default
-    output.parent.mkdir(parents=True, exist_ok=True)
-    ensure_wrk(install=not args.no_install)
-    if args.nice:
-        # Inherited by every process started from here on: PostgreSQL, servers, wrk, pgbench.
-        try:
-            os.nice(args.nice)
-        except PermissionError:
-            raise SystemExit("bench: --nice below 0 needs root") from None
+    output = _output_path(args, started)
+    if soak_options is None:  # the soak sends its load from Python (bench/openloop.py)
+        ensure_wrk(install=not args.no_install)
+    _renice(args.nice)
     command = shlex.join(["python", "-m", "bench", *(sys.argv[1:] if argv is None else argv)])
     logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
     steal = procs.StealMeter()
@@ -199,7 +235,9 @@ def main(argv: list[str] | None = None) -> int:
         postgres.start()
         about = machine.describe(dataset.server_version(postgres.dsn()), postgres.binary("pgbench"))
         main_db = seed(run, MAIN_DATABASE, plan.users)
-        if args.compare:
+        if soak_options:
+            soaked = soak.measure(run, main_db, soak_options)
+        elif args.compare:
             variants = compare.parse_variants(args.compare)
             scenarios = [s for s in args.scenarios.split(",") if s]
             rows, ready = compare.measure_rounds(run, variants, scenarios, args.rounds, main_db)
@@ -208,11 +246,22 @@ def main(argv: list[str] | None = None) -> int:
             _cold_starts(run, main_db)
             _service_scenarios(run, main_db)
             _list_target(run, main_db)
+    except BaseException:
+        # Errors name a server's log in this directory: leave it where they say.
+        print(f"bench: failed; the servers' logs are left in {logs}", file=sys.stderr)
+        raise
+    else:
+        _keep_or_delete(logs, output, keep=args.keep_logs)
     finally:
         postgres.cleanup()
-        _keep_or_delete(logs, output, keep=args.keep_logs)
     about["CPU steal during the run"] = f"{steal.percent():.1f}%"
     about["scheduling priority of every benchmark process"] = f"nice {os.nice(0)}"
+    if soak_options:
+        _soak_report(
+            soaked, soak_options, command=command, started=started, about=about, run=run,
+            output=output,
+        )  # fmt: skip
+        return 0
     if args.compare:
         summaries = compare.summarise(rows)
         text = compare.render(
@@ -241,12 +290,63 @@ def main(argv: list[str] | None = None) -> int:
         idle_rss_mib=statistics.median(run.idle_rss_mib),
         notes=run.notes,
     )
-    text = report.render(results)
+    _write(report.render(results), asdict(results), output)
+    return 0
+
+
+def _write(text: str, figures: dict[str, object], output: Path) -> None:
+    """The Markdown report, its figures as JSON beside it, and the report on stdout."""
     output.write_text(text)
-    output.with_suffix(".json").write_text(json.dumps(asdict(results), indent=2) + "\n")
+    output.with_suffix(".json").write_text(json.dumps(figures, indent=2) + "\n")
     print(text)
     print(f"bench: report written to {output}", file=sys.stderr)
-    return 0
+
+
+def _output_path(args: argparse.Namespace, started: datetime) -> Path:
+    prefix = "compare-" if args.compare else "soak-" if args.soak else ""
+    default = ROOT / "bench-results" / f"{prefix}{started:%Y%m%dT%H%M%SZ}.md"
+    output: Path = snapshot.user_path(args.output) if args.output else default
+    output.parent.mkdir(parents=True, exist_ok=True)
+    return output
+
+
+def _renice(value: int) -> None:
+    # Inherited by every process started from here on: PostgreSQL, servers, wrk, pgbench.
+    if not value:
+        return
+    try:
+        os.nice(value)
+    except PermissionError:
+        raise SystemExit("bench: --nice below 0 needs root") from None
+
+
+def _soak_report(
+    soaked: soak.Measured,
+    options: soak.Options,
+    *,
+    command: str,
+    started: datetime,
+    about: dict[str, str],
+    run: Run,
+    output: Path,
+) -> None:
+    # The soak's tools: its own load generator, neither wrk nor pgbench.
+    del about["wrk"], about["pgbench"]
+    about["load generator"] = (
+        f"bench/openloop.py in the bench process (aiohttp {about['aiohttp']} client), "
+        f"{openloop.CONNECTIONS} keep-alive connections opened before the clock starts"
+    )
+    results = soakreport.results(
+        soaked,
+        options,
+        command=command,
+        started=started.isoformat(timespec="seconds"),
+        elapsed_seconds=(datetime.now(UTC) - started).total_seconds(),
+        machine=about,
+        users=run.plan.users,
+        notes=run.notes,
+    )
+    _write(soakreport.render(results), asdict(results), output)
 
 
 def _keep_or_delete(logs: Path, output: Path, *, keep: bool) -> None:

@@ -1,7 +1,8 @@
-"""The benchmark command's smoke mode, so that it cannot rot (issue 7).
+"""The benchmark command's smoke mode, so that it cannot rot (issue 7), and a tiny soak.
 
 It runs the whole thing on tiny tables for about a second per scenario and checks the report's
-shape, never its figures: timings on a shared machine are not pass/fail material.
+shape, never its figures: timings on a shared machine are not pass/fail material. The soak's
+test does the same with 24 s of its fixed-rate load: samples and slopes there, no threshold.
 """
 
 from __future__ import annotations
@@ -74,3 +75,41 @@ def test_smoke_run_writes_a_complete_report(tmp_path: Path) -> None:
         assert row["load"]["socket_errors"] == 0, row
         # Not a performance check: a wrong API key, route or payload fails every request.
         assert row["load"]["non_2xx"] <= row["load"]["requests"] // 10, row
+
+
+@pytest.mark.slow
+def test_tiny_soak_writes_samples_and_slopes(tmp_path: Path) -> None:
+    """24 s at 20 req/s, sampled every 2 s: the report's shape, never a memory threshold."""
+    output = tmp_path / "soak.md"
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "bench", "--soak", "--soak-minutes", "0.4",
+            "--soak-rate", "20", "--sample-seconds", "2", "--users", "1000",
+            "--output", str(output),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,  # a guard against a hang, not a performance threshold
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-4000:]
+    report = output.read_text()
+    assert report in result.stdout  # printed as well as written
+    soak = json.loads(output.with_suffix(".json").read_text())
+    samples = soak["samples"]
+    assert len(samples) == 13  # at 0, 2, ... 24 s
+    assert all(s["rss_mb"] > 0 and s["fds"] > 0 for s in samples)
+    assert sum(s["sent"] for s in samples) > 0
+    # The run is shorter than the window: its last 2/3, 16 s, is 9 samples.
+    assert soak["window_samples"] == 9
+    assert "window is its last 67%" in report
+    for figure in ("rss", "rss_anon", "fds"):
+        assert isinstance(soak[figure]["slope_per_minute"], float), figure
+    assert soak["sent"] > 0
+    assert soak["ok"] == soak["sent"], (soak["http_errors"], soak["socket_errors"])
+    assert {k["kind"] for k in soak["mix"] if k["sent"] > 0} >= {"GET /users/{id}", "POST /users"}
+    for target in ("RSS growth over the last 20 minutes", "open file descriptors", "errors"):
+        assert target in report
+    for s in samples:  # the samples table
+        assert f"| {s['seconds']:.0f} | {s['rss_mb']:.2f} | {s['rss_anon_mb']:.2f} |" in report
