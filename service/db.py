@@ -164,11 +164,14 @@ class Database:
             async with asyncio.timeout_at(deadline):
                 yield conn
         except BaseException as exc:
+            if isinstance(exc, TimeoutError):
+                # The deadline: asyncpg cancels the query on the server, and the release waits
+                # for that. Terminating the connection instead would leave its backend waiting
+                # (on a lock, say) while the pool opens another.
+                raise DatabaseUnavailable(f"no answer within {budget:g} s") from exc
             if _is_broken(conn, exc):
                 _discard(conn)
                 raise DatabaseUnavailable(describe(exc)) from exc
-            if isinstance(exc, TimeoutError):
-                raise DatabaseUnavailable(f"no answer within {budget:g} s") from exc
             if is_transient(exc):
                 raise DatabaseUnavailable(describe(exc)) from exc
             raise

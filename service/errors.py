@@ -12,8 +12,9 @@ from service.keys import SETTINGS, Handler
 
 logger = logging.getLogger(__name__)
 
-# Clients should back off briefly when the database is away; readiness will have pulled the pod
-# out of the Service by then, so a retry usually lands on a healthy replica.
+# Clients should back off briefly when the database is away. Every replica answers so itself
+# (readiness keeps pods in the Service, service/health.py): a retry a second later finds the
+# database back, or a replica that reaches it.
 RETRY_AFTER_SECONDS = 1
 # aiohttp's parser also accepts HTTP/0.9 and HTTP/2.0 request lines, and would answer them in
 # HTTP/1.1's format under the request's version.

@@ -110,6 +110,11 @@ async def test_a_locked_table_keeps_pods_ready_and_every_wait_within_the_request
             await db.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
             locked_at = time.monotonic()
             await asyncio.sleep(LOCK_SECONDS)
+            # Queries past their deadline were cancelled on the server, not left waiting there
+            # while the pool opened more connections.
+            backends = await db.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'user-service'"
+            )
             unlocked_at = time.monotonic()
         await asyncio.sleep(1.0)
     finally:
@@ -125,7 +130,8 @@ async def test_a_locked_table_keeps_pods_ready_and_every_wait_within_the_request
         f"\nlocked {LOCK_SECONDS} s: {len(during)} answers during the lock, {len(refused)} x 503; "
         f"slowest answer {slowest:.3f} s (deadline {REQUEST_TIMEOUT} s); readiness "
         f"{sorted({p[1] for p in probes_during})} in {len(probes_during)} probes, slowest probe "
-        f"{max(p[2] for p in probes_during):.3f} s; {len(after)} answers after, "
+        f"{max(p[2] for p in probes_during):.3f} s; {backends} backends at the end of the lock; "
+        f"{len(after)} answers after, "
         f"statuses {sorted({a.status for a in after})}"
     )
 
@@ -134,6 +140,7 @@ async def test_a_locked_table_keeps_pods_ready_and_every_wait_within_the_request
     assert len(refused) >= CLIENTS
     assert {(a.status, a.retry_after) for a in refused} == {(503, "1")}
     assert {a.status for a in answers} <= {200, 201, 503}
+    assert backends <= POOL_SIZE
     # Ready throughout: the pod can serve, it answers 503 itself.
     assert len(probes_during) >= 5
     assert {p[1] for p in probes_during} == {200}
