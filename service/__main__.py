@@ -16,7 +16,13 @@ import asyncpg
 from service import __version__
 from service.auth import digest, new_key
 from service.config import ConfigError, Settings
-from service.db import CONNECT_ERRORS, backoff_delays, connect_kwargs, describe
+from service.db import (
+    CERTIFICATE_ERRORS,
+    CONNECT_ERRORS,
+    backoff_delays,
+    connect_kwargs,
+    describe,
+)
 from service.devdb import EmbeddedPostgres, EmbeddedPostgresError
 from service.logs import configure_logging
 from service.migrations import (
@@ -27,6 +33,7 @@ from service.migrations import (
     pending_migrations,
 )
 from service.server import ForcedExit, serve
+from service.tls import root_cert_problem
 
 logger = logging.getLogger("service")
 
@@ -59,14 +66,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "new-key":
         return _new_key(args.name, args.scope)
-    try:
-        settings = Settings.from_env(os.environ)
-    except ConfigError as exc:
-        print(f"user-service: configuration error: {exc}", file=sys.stderr)
+    settings = _settings()
+    if isinstance(settings, ConfigError):
+        print(f"user-service: configuration error: {settings}", file=sys.stderr)
         return EXIT_CONFIG
     configure_logging(settings.log_level)
     if args.command == "serve":
         return _serve(settings)
+    return _migrate_command(settings, check=args.check, wait_timeout=args.wait_timeout)
+
+
+def _settings() -> Settings | ConfigError:
+    """The settings from the environment, then the files they name (the CA file)."""
+    try:
+        settings = Settings.from_env(os.environ)
+    except ConfigError as exc:
+        return exc
+    return root_cert_problem(settings) or settings
+
+
+def _migrate_command(settings: Settings, *, check: bool, wait_timeout: float) -> int:
     if not settings.database_configured:
         print(
             "user-service: configuration error: DATABASE_URL: not set (nor PGHOST); "
@@ -74,7 +93,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_CONFIG
-    return asyncio.run(_migrate(settings, check=args.check, wait_timeout=args.wait_timeout))
+    try:
+        return asyncio.run(_migrate(settings, check=check, wait_timeout=wait_timeout))
+    except CERTIFICATE_ERRORS as exc:
+        # Like a configuration error: exit 2 with one line; no retry could have helped.
+        print(f"user-service: cannot connect to the database: {describe(exc)}", file=sys.stderr)
+        return EXIT_CONFIG
 
 
 def _new_key(name: str, scope: str) -> int:
@@ -134,7 +158,14 @@ def _embedded_settings(settings: Settings, embedded: EmbeddedPostgres) -> Settin
         extra={"data_dir": str(embedded.data_dir), "postgres_pid": embedded.pid},
     )
     role = AppRole("user_service_app", secrets.token_urlsafe(24))
-    owner = replace(settings, database_url=embedded.dsn(), use_libpq_env=False)
+    # Loopback, our own server, built without TLS: the PGSSL* settings are for real databases.
+    owner = replace(
+        settings,
+        database_url=embedded.dsn(),
+        use_libpq_env=False,
+        ssl_mode="disable",
+        ssl_root_cert=None,
+    )
     if asyncio.run(_migrate(owner, check=False, wait_timeout=10, app_role=role)) != EXIT_OK:
         return None
     served = replace(owner, database_url=embedded.dsn(user=role.name, password=role.password))
@@ -186,6 +217,8 @@ async def _connect_with_retry(
     async for delay in backoff_delays():
         try:
             conn: asyncpg.Connection[asyncpg.Record] = await asyncpg.connect(**kwargs)
+        except CERTIFICATE_ERRORS:
+            raise  # waiting would not change the certificate: _migrate_command reports it
         except CONNECT_ERRORS as exc:
             remaining = deadline - asyncio.get_running_loop().time()
             extra = {"error": describe(exc), "retry_in_seconds": round(delay, 2)}

@@ -14,6 +14,10 @@ from service.auth import ApiKey, parse_api_keys
 T = TypeVar("T")
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# libpq's sslmode values, weakest first.
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+# The modes that may check the server's certificate against PGSSLROOTCERT.
+CHECKING_SSL_MODES = ("require", "verify-ca", "verify-full")
 
 
 class ConfigError(Exception):
@@ -51,6 +55,23 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("PGUSER", None, "libpq user."),
     Variable("PGPASSWORD", None, "libpq password.", secret=True),
     Variable("PGDATABASE", None, "libpq database name."),
+    Variable(
+        "PGSSLMODE",
+        "prefer",
+        "TLS to PostgreSQL, as in libpq: disable, allow, prefer (TLS when the server offers it, "
+        "nothing checked), require (TLS; the CA is checked only if PGSSLROOTCERT is set), "
+        "verify-ca (the certificate must be signed by a CA in PGSSLROOTCERT) or verify-full "
+        "(and must name the host connected to: use it for managed databases). An sslmode in "
+        "DATABASE_URL wins.",
+    ),
+    Variable(
+        "PGSSLROOTCERT",
+        None,
+        "PEM file of the CA certificates that signed the database's certificate (RDS: "
+        "global-bundle.pem), read at start. Required by verify-ca and verify-full, which never "
+        "fall back to the system's CAs (for those, give /etc/ssl/certs/ca-certificates.crt). "
+        "An sslrootcert in DATABASE_URL wins.",
+    ),
     # A container must listen on all interfaces to be reachable through its Service.
     Variable(
         "API_KEYS",
@@ -141,6 +162,10 @@ class Settings:
     database_url: str | None
     # True when connection parameters come from PG* variables (asyncpg reads them itself).
     use_libpq_env: bool
+    # TLS to the database, from the URL's sslmode/sslrootcert or else PGSSLMODE/PGSSLROOTCERT:
+    # resolved here and passed to asyncpg explicitly, so the two paths can't disagree.
+    ssl_mode: str
+    ssl_root_cert: str | None
     host: str
     port: int
     log_level: str
@@ -166,6 +191,11 @@ class Settings:
     def database_configured(self) -> bool:
         return self.database_url is not None or self.use_libpq_env
 
+    @property
+    def ssl_root_cert_variable(self) -> str:
+        """The variable ssl_root_cert came from, for error messages."""
+        return "DATABASE_URL" if "sslrootcert" in _query(self.database_url) else "PGSSLROOTCERT"
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         def get(name: str) -> str:
@@ -176,6 +206,7 @@ class Settings:
         database_url = get("DATABASE_URL") or None
         if database_url is not None:
             _check_database_url(database_url)
+        ssl_mode, ssl_root_cert = _database_tls(get, database_url)
         pool_min = _parse(get, "DB_POOL_MIN_SIZE", _integer(0, 1000))
         pool_max = _parse(get, "DB_POOL_MAX_SIZE", _integer(1, 1000))
         if pool_min > pool_max:
@@ -208,6 +239,8 @@ class Settings:
         return cls(
             database_url=database_url,
             use_libpq_env=database_url is None and bool(get("PGHOST")),
+            ssl_mode=ssl_mode,
+            ssl_root_cert=ssl_root_cert,
             host=get("HOST"),
             port=port,
             log_level=level,
@@ -274,6 +307,39 @@ def _check_database_url(url: str) -> None:
     if parts.scheme not in ("postgres", "postgresql"):
         # Never echo the URL: it may hold a password.
         raise ConfigError("DATABASE_URL", "must start with postgresql:// or postgres://")
+
+
+def _query(url: str | None) -> dict[str, str]:
+    """The URL's non-empty query parameters (libpq's connection parameters, like sslmode)."""
+    if url is None:
+        return {}
+    return {name: value for name, value in parse_qsl(urlsplit(url).query) if value}
+
+
+def _database_tls(get: Callable[[str], str], database_url: str | None) -> tuple[str, str | None]:
+    """sslmode and sslrootcert, from DATABASE_URL's query or else PGSSLMODE and PGSSLROOTCERT
+    (libpq's precedence: the connection string wins over the environment)."""
+    query = _query(database_url)
+    mode_variable = "DATABASE_URL" if "sslmode" in query else "PGSSLMODE"
+    mode = query.get("sslmode") or get("PGSSLMODE")
+    if mode not in SSL_MODES:
+        raise ConfigError(mode_variable, f"sslmode {mode!r} is not one of {', '.join(SSL_MODES)}")
+    root_cert = query.get("sslrootcert") or get("PGSSLROOTCERT") or None
+    if root_cert is None and mode in ("verify-ca", "verify-full"):
+        # Unlike libpq and asyncpg, no silent fallback to ~/.postgresql/root.crt.
+        raise ConfigError(
+            "PGSSLROOTCERT",
+            f"not set: sslmode {mode} checks the database's certificate against the CA "
+            "certificates in this file (for managed databases, their CA bundle)",
+        )
+    if root_cert is not None and mode not in CHECKING_SSL_MODES:
+        # libpq ignores it: a CA that is given but never checked is a false sense of security.
+        raise ConfigError(
+            mode_variable,
+            f"sslmode {mode} never checks the database's certificate, yet a CA file is given: "
+            "use verify-full (or verify-ca), or give no CA file",
+        )
+    return mode, root_cert
 
 
 def _parse(get: Callable[[str], str], name: str, convert: Callable[[str], T]) -> T:

