@@ -6,6 +6,8 @@
 # Fixed render settings (so the output is deterministic):
 #   release name  user-service          namespace  user-service
 #   --skip-tests  (no `helm test` pod for kubectl users)
+#   migration.ttlSecondsAfterFinished=86400: `kubectl apply` never prunes, so each image's
+#     migration Job (named after a hash of its spec) removes itself a day after it finished
 #   postgresql.auth.existingSecret=user-service-db and auth.existingSecret=user-service-api:
 #     chart-generated Secrets would hold new random passwords and a new API key on every render
 #     (lookup finds nothing under `helm template`), so kubectl users create these two Secrets
@@ -27,6 +29,7 @@ render_flags=(
     --set postgresql.auth.existingSecretAppPasswordKey=app-password
     --set auth.existingSecret=user-service-api
     --set auth.existingSecretKey=api-keys
+    --set migration.ttlSecondsAfterFinished=86400
 )
 
 [[ -x $helm ]] || { echo "render-k8s: $helm missing: run scripts/install-tools.sh" >&2; exit 1; }

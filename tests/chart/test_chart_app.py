@@ -42,6 +42,14 @@ PROFILES: dict[str, dict[str, Any]] = {
             "appUser": "users_app",
         },
     },
+    "external-db-tls": {
+        "postgresql": {"enabled": False},
+        "externalDatabase": {
+            "host": "db.example.com",
+            "existingSecret": "db-creds",
+            "tls": {"mode": "verify-full", "caSecret": {"name": "db-ca", "key": "ca.crt"}},
+        },
+    },
     "existing-secret": {"postgresql": {"auth": {"existingSecret": "pg-creds"}}},
     "existing-api-keys": {"auth": {"existingSecret": "api-keys"}},
     "auth-disabled": {"auth": {"disabled": True}},

@@ -34,14 +34,14 @@ def test_generated_secret_feeds_app_job_and_postgresql(default_render: Render) -
         "name": "user-service-db",
         "key": "app-password",
     }
-    # The migration Job: the owner, and the app role's name and password, from its hook Secret.
+    # The migration Job: the owner, and the app role's name and password, from the same Secret.
     job = env_map(default_render.container("Job"))
     for name, key in (("PGUSER", "username"), ("PGPASSWORD", "password")):
-        ref = {"name": "user-service-migrate", "key": key}
+        ref = {"name": "user-service-db", "key": key}
         assert job[name]["valueFrom"]["secretKeyRef"] == ref
     assert job["APP_DB_USER"]["value"] == "user_service_app"
     assert job["APP_DB_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
-        "name": "user-service-migrate",
+        "name": "user-service-db",
         "key": "app-password",
     }
     pg_spec = default_render.one("StatefulSet")["spec"]["template"]["spec"]
@@ -51,19 +51,6 @@ def test_generated_secret_feeds_app_job_and_postgresql(default_render: Render) -
     assert env_map(pg_spec["containers"][0])["POSTGRES_PASSWORD_FILE"]["value"].endswith(
         "/password"
     )
-
-
-def test_migration_hook_secret_holds_this_releases_credentials(default_render: Render) -> None:
-    """A pre-upgrade hook runs before the release's Secret is updated, so the Job reads a hook
-    Secret of its own, created just before it, with the values of this very render."""
-    hook_secret = default_render.one("Secret", "user-service-migrate")
-    annotations = hook_secret["metadata"]["annotations"]
-    job_annotations = default_render.one("Job")["metadata"]["annotations"]
-    assert annotations["helm.sh/hook"] == job_annotations["helm.sh/hook"]
-    assert int(annotations["helm.sh/hook-weight"]) < int(job_annotations["helm.sh/hook-weight"])
-    policies = set(annotations["helm.sh/hook-delete-policy"].split(","))
-    assert policies == {"before-hook-creation", "hook-succeeded"}
-    assert default_render.secret("user-service-migrate") == default_render.secret("user-service-db")
 
 
 def test_app_role_must_not_be_the_owner(helm: Helm) -> None:
@@ -131,7 +118,7 @@ def test_existing_secret_replaces_the_generated_one(helm: Helm) -> None:
             }
         }
     )
-    # No database Secret of the chart's, not even the migration hook's.
+    # No database Secret of the chart's.
     assert {s["metadata"]["name"] for s in render.all("Secret")} == {"user-service-api"}
     assert db_refs(render, "Job") == {
         "PGUSER": "user_service",
@@ -249,24 +236,21 @@ def test_upgrade_keeps_the_stored_passwords(each_helm: Helm, tmp_path: Path) -> 
         second = server_render(each_helm, config)
     assert secret_password(first) == "stored-owner"
     assert secret_password(first, "app-password") == "stored-app"
-    assert first.secret("user-service-migrate") == first.secret("user-service-db")
     assert first.one("Secret", "user-service-db") == second.one("Secret", "user-service-db")
     assert secret_checksum(first) == secret_checksum(second), "no roll for an unchanged Secret"
 
 
 def test_upgrade_from_a_chart_without_app_role(each_helm: Helm, tmp_path: Path) -> None:
-    """Upgrading from chart 0.1 (no app-password stored): the owner password is kept, an app
-    password is generated once, and the pre-upgrade Job reads it from its own hook Secret, as
-    the release's Secret only gets the new key after the hook."""
+    """Upgrading from chart 0.1 (no app-password stored): the owner password is kept, and an app
+    password is generated once; the Job, applied with the Secret, reads it from there."""
     stored = {(NAMESPACE, "user-service-db"): db_secret("stored-owner")}
     with fake_apiserver(tmp_path, stored) as config:
         render = server_render(each_helm, config)
     assert secret_password(render) == "stored-owner"
     app_password = secret_password(render, "app-password")
     assert len(app_password) == 32
-    assert render.secret("user-service-migrate")["app-password"] == app_password
     job = env_map(render.container("Job"))
-    assert job["APP_DB_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "user-service-migrate"
+    assert job["APP_DB_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "user-service-db"
 
 
 def test_first_install_generates_passwords(each_helm: Helm, tmp_path: Path) -> None:
@@ -286,7 +270,6 @@ def test_explicit_passwords_win_over_the_stored_ones(each_helm: Helm, tmp_path: 
         render = server_render(each_helm, config, values)
     assert secret_password(render) == "new-one"
     assert secret_password(render, "app-password") == "new-app"
-    assert render.secret("user-service-migrate")["app-password"] == "new-app"
 
 
 def budget_values(max_replicas: int, **extra: Any) -> dict[str, Any]:

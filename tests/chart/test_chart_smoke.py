@@ -128,7 +128,7 @@ def test_smoke_test_with_auth_disabled(
 def test_smoke_test_fails_while_the_schema_is_missing(
     default_render: Render, services: ServiceGroup, scratch_url: str, tmp_path: Path
 ) -> None:
-    """Before the migration hook has run, /readyz is 503, and the helm test must say so."""
+    """Before the migration Job has run, /readyz is 503, and the helm test must say so."""
     service = services.start(with_keys(default_render, scratch_url))
     output = run_smoke_test(
         default_render, tmp_path, service.base_url, "3", chart_key(default_render)

@@ -1,9 +1,10 @@
 """How the objects fit together: HPA and replicas, PDB, Service and NetworkPolicy selectors,
-ServiceMonitor, Ingress, and the hook order of the migration Job and the helm test."""
+ServiceMonitor, Ingress, the migration Job (no hook, named after its spec) and the helm test."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -210,21 +211,49 @@ def hook(doc: Obj) -> str | None:
     return annotations.get("helm.sh/hook")
 
 
-def test_migration_job_runs_after_install_and_before_upgrade(default_render: Render) -> None:
-    job = default_render.one("Job")
-    annotations = job["metadata"]["annotations"]
-    assert set(annotations["helm.sh/hook"].split(",")) == {"post-install", "pre-upgrade"}
-    assert "before-hook-creation" in annotations["helm.sh/hook-delete-policy"]
-    assert "hook-succeeded" in annotations["helm.sh/hook-delete-policy"]
-    # What the post-install Job needs must be ordinary release objects, created before it;
-    # the one exception is its own credentials Secret, a hook of the same events (see
-    # test_chart_database.py, test_migration_hook_secret_holds_this_releases_credentials).
-    for kind in ("Secret", "ServiceAccount", "StatefulSet", "Service", "NetworkPolicy"):
-        for doc in default_render.all(kind):
-            if (kind, doc["metadata"]["name"]) == ("Secret", "user-service-migrate"):
-                assert hook(doc) == annotations["helm.sh/hook"]
-                continue
-            assert hook(doc) is None, f"{kind} {doc['metadata']['name']} must not be a hook"
+def test_nothing_but_the_helm_test_is_a_hook(default_render: Render) -> None:
+    """The migration Job is an ordinary release object: a hook would run after `--wait`'s wait
+    (post-install), before the release's objects exist (pre-install, Argo CD's PreSync), or not
+    at all on a rollback; docs/kubernetes.md, "Migrations under every deployer"."""
+    hooks = {
+        (doc["kind"], doc["metadata"]["name"]): hook(doc)
+        for doc in default_render.docs
+        if hook(doc) is not None
+    }
+    assert hooks == {
+        ("Pod", "user-service-test-api"): "test",
+        ("ConfigMap", "user-service-test-api"): "test",
+    }
+
+
+def job_name(render: Render) -> str:
+    name: str = render.one("Job")["metadata"]["name"]
+    return name
+
+
+def test_migration_job_is_named_after_its_spec(helm: Helm, default_render: Render) -> None:
+    """A Job's pod template is immutable: any change must be a new Job (which runs once), never
+    an update of the old one (which the API server would refuse)."""
+    name = job_name(default_render)
+    assert re.fullmatch(r"user-service-migrate-[0-9a-f]{8}", name)
+    assert job_name(helm.render()) == name, "the same values, the same Job: no rerun"
+    changed: list[Obj] = [
+        {"image": {"tag": "0.1.1"}},  # a new build, with its migrations
+        {"config": {"logLevel": "DEBUG"}},  # settings it reads
+        {"migration": {"resources": {"limits": {"memory": "256Mi"}}}},
+    ]
+    names = {job_name(helm.render(values)) for values in changed}
+    assert len(names) == len(changed) and name not in names
+    # Not what the Job never sees: the API's replica count.
+    assert job_name(helm.render({"replicaCount": 5, "autoscaling": {"enabled": False}})) == name
+    long = helm.render({"fullnameOverride": "x" * 63})
+    assert len(job_name(long)) <= 63
+
+
+def test_migration_job_ttl_is_optional(helm: Helm, default_render: Render) -> None:
+    assert "ttlSecondsAfterFinished" not in default_render.one("Job")["spec"]
+    render = helm.render({"migration": {"ttlSecondsAfterFinished": 0}})
+    assert render.one("Job")["spec"]["ttlSecondsAfterFinished"] == 0
 
 
 def test_migration_job_waits_for_the_database_within_its_deadline(default_render: Render) -> None:
@@ -236,7 +265,7 @@ def test_migration_job_waits_for_the_database_within_its_deadline(default_render
     assert wait < job["spec"]["activeDeadlineSeconds"]
     assert job["spec"]["backoffLimit"] >= 1
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
-    # Inline env, not the ConfigMap: before an upgrade the ConfigMap still holds old settings.
+    # Inline env, not the ConfigMap: so the settings are part of the spec its name hashes.
     assert "envFrom" not in container
     assert container["image"] == default_render.container("Deployment")["image"]
 
@@ -244,7 +273,7 @@ def test_migration_job_waits_for_the_database_within_its_deadline(default_render
 def test_migration_job_can_be_disabled(helm: Helm) -> None:
     render = helm.render({"migration": {"enabled": False}})
     assert not render.has("Job")
-    # Its credentials hook goes with it; the API pods still read the release's Secret.
+    # The API pods still read the release's Secret.
     assert {s["metadata"]["name"] for s in render.all("Secret")} == {
         "user-service-db",
         "user-service-api",
