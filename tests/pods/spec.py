@@ -187,7 +187,11 @@ def _keys(names: str) -> frozenset[str]:
 _WORKLOAD_KEYS = {
     "Deployment": _keys("replicas selector strategy template revisionHistoryLimit"),
     "StatefulSet": _keys("replicas selector serviceName template volumeClaimTemplates"),
-    "Job": _keys("backoffLimit activeDeadlineSeconds template completions parallelism"),
+    # ttlSecondsAfterFinished: the TTL controller's deletion is not played; a finished Job stays.
+    "Job": _keys(
+        "backoffLimit activeDeadlineSeconds template completions parallelism "
+        "ttlSecondsAfterFinished"
+    ),
 }
 # Every key honoured below; scheduling keys only where a single node meets them anyway.
 _POD_KEYS = _keys("""containers volumes securityContext terminationGracePeriodSeconds restartPolicy
