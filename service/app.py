@@ -8,7 +8,7 @@ from importlib import resources
 
 from aiohttp import web
 
-from service import handlers, health
+from service import handlers, health, memory
 from service.auth import Authenticator, auth_middleware
 from service.config import Settings
 from service.db import Database
@@ -51,6 +51,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> web.Applic
     )
     app[OPENAPI] = resources.files("service").joinpath("openapi.json").read_bytes()
     app.cleanup_ctx.append(_database_pool)
+    app.cleanup_ctx.append(memory.release_free_memory)
 
     health.add_routes(app)
     handlers.add_routes(app)
