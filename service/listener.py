@@ -30,6 +30,23 @@ HANDSHAKE_GRACE_SECONDS = 0.05
 _POLL_SECONDS = 0.005
 
 
+def listening_sockets(host: str, port: int, backlog: int) -> list[socket.socket]:
+    """What asyncio's create_server would bind for (host, port), one socket per address the
+    host resolves to, but ours to hold off new connections on (an IPv6 one is IPv6 only)."""
+    addresses = socket.getaddrinfo(
+        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )
+    sockets: list[socket.socket] = []
+    try:
+        for family, _, _, _, address in dict.fromkeys(addresses):
+            sockets.append(socket.create_server(address, family=family, backlog=backlog))
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
 def _drop_new_handshakes_program() -> bytes:
     """Drops a segment with SYN set and ACK clear (a new connection); passes everything else,
     including the final ACK of handshakes under way."""

@@ -50,9 +50,10 @@ async def serve(settings: Settings) -> None:
         keepalive_timeout=settings.keepalive_timeout,
     )
     await runner.setup()
-    # Our own socket, so that the drain can hold off new handshakes on it (service/listener.py).
-    api_socket = socket.create_server((settings.host, settings.port), backlog=_BACKLOG)
-    await web.SockSite(runner, api_socket, backlog=_BACKLOG).start()
+    # Our own sockets, so that the drain can hold off new handshakes on them (service/listener.py).
+    api_sockets = listener.listening_sockets(settings.host, settings.port, _BACKLOG)
+    for sock in api_sockets:
+        await web.SockSite(runner, sock, backlog=_BACKLOG).start()
     logger.info("listening", extra={"host": settings.host, "port": settings.port})
     metrics_runner = None
     if settings.metrics_port is not None:
@@ -80,7 +81,7 @@ async def serve(settings: Settings) -> None:
         loop.add_signal_handler(signum, on_signal, signum)
     try:
         await stop.wait()
-        await _shut_down(app, runner, api_socket, settings)
+        await _shut_down(app, runner, api_sockets, settings)
     except asyncio.CancelledError:
         raise ForcedExit from None
     finally:
@@ -91,7 +92,10 @@ async def serve(settings: Settings) -> None:
 
 
 async def _shut_down(
-    app: web.Application, runner: web.AppRunner, api_socket: socket.socket, settings: Settings
+    app: web.Application,
+    runner: web.AppRunner,
+    api_sockets: list[socket.socket],
+    settings: Settings,
 ) -> None:
     started = time.monotonic()
     app[READINESS].start_draining()
@@ -107,8 +111,9 @@ async def _shut_down(
             "elapsed_seconds": round(time.monotonic() - started, 3),
         },
     )
-    if listener.refuse_new_connections(api_socket):
-        left = await listener.drain_accept_queue(api_socket, within=_ACCEPT_QUEUE_TIMEOUT)
+    held_off = [sock for sock in api_sockets if listener.refuse_new_connections(sock)]
+    for sock in held_off:
+        left = await listener.drain_accept_queue(sock, within=_ACCEPT_QUEUE_TIMEOUT)
         if left:
             logger.warning("connections still queued at close", extra={"connections": left})
     for site in list(runner.sites):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from service import listener
 from tests.procs import Service, ServiceGroup, clean_environ
 
 if TYPE_CHECKING:
@@ -83,3 +84,17 @@ async def test_connections_accepted_before_the_close_are_served_not_reset(
     print(f"\nrun {run}: {dict(outcomes)}")
     assert set(outcomes) == {"ok", "refused"}, outcomes
     assert outcomes["ok"] > 200
+
+
+@pytest.mark.parametrize(
+    ("host", "families"),
+    [("127.0.0.1", ["AF_INET"]), ("::1", ["AF_INET6"]), ("", ["AF_INET", "AF_INET6"])],
+)
+def test_the_listener_binds_every_address_of_its_host(host: str, families: list[str]) -> None:
+    """HOST as asyncio would bind it (an IPv6-only cluster sets `::`), on sockets of our own."""
+    sockets = listener.listening_sockets(host, 0, 8)
+    try:
+        assert sorted(s.family.name for s in sockets) == families
+    finally:
+        for sock in sockets:
+            sock.close()
