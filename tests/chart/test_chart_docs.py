@@ -20,7 +20,8 @@ import pytest
 import yaml
 
 from .render import CHART, REPO, Helm, Obj, Render, container_env, selects
-from .test_chart_platform import admits, install_notes
+from .test_chart_platform import admits
+from .test_chart_topology import install_notes
 
 pytestmark = pytest.mark.chart
 

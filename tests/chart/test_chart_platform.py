@@ -8,18 +8,15 @@ user-service.db.tlsVolumes / tlsVolumeMounts).
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from service.config import Settings
 
-from .conftest import find_helm
-from .render import CHART, Helm, Obj, Render, container_env, selects
+from .render import Helm, Obj, Render, container_env, selects
+from .test_chart_topology import install_notes
 
 pytestmark = pytest.mark.chart
 
@@ -223,23 +220,6 @@ def test_service_monitor_with_a_closed_metrics_port_fails(helm: Helm) -> None:
     policy = api_policy(helm.render(values))
     assert admits(policy, "metrics", PROMETHEUS_POD, "observability", release_ns=False)
     helm.render({**values, "networkPolicy": {"enabled": False, "metricsFrom": []}})
-
-
-def install_notes(values: dict[str, Any], tmp_path: Path) -> str:
-    """NOTES.txt as `helm install` prints it (helm 4's client-side dry run needs no cluster)."""
-    helm4 = find_helm("helm4")
-    values_file = tmp_path / "values.yaml"
-    values_file.write_text(yaml.safe_dump(values))
-    command = [str(helm4.binary), "install", "user-service", str(CHART), "-n", "user-service"]
-    result = subprocess.run(
-        [*command, "--dry-run", "-f", str(values_file)],
-        env={**os.environ, "KUBECONFIG": os.devnull},
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    return result.stdout.split("NOTES:", 1)[1]
 
 
 INGRESS_WARNING = "WARNING: the NetworkPolicy may drop your ingress controller's requests"
