@@ -160,6 +160,17 @@ def _cell(value: float | None, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
 
+def machine_section(machine: dict[str, str]) -> list[str]:
+    """The "Machine and versions" section every report starts with."""
+    return [
+        "## Machine and versions",
+        "",
+        "| | |",
+        "|---|---|",
+        *[f"| {k} | {v} |" for k, v in machine.items()],
+    ]
+
+
 def table(rows: list[Row]) -> list[str]:
     lines = [
         "| what | scenario | conns | req/s | p50 ms | p99 ms | non-2xx | socket errors "
@@ -211,11 +222,7 @@ def render(results: Results) -> str:
         f"{results.seconds:g} s measured. Connections are wrk's (2 threads) or pgbench's "
         "clients (2 jobs); everything on 127.0.0.1.",
         "",
-        "## Machine and versions",
-        "",
-        "| | |",
-        "|---|---|",
-        *[f"| {k} | {v} |" for k, v in results.machine.items()],
+        *machine_section(results.machine),
         "",
         "## Results",
         "",

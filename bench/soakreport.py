@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from bench import openloop
 from bench.loadgen import percentile
-from bench.report import Target
+from bench.report import Target, machine_section
 from bench.soak import (
     TARGET_FD_GROWTH,
     TARGET_MINUTES,
@@ -242,11 +242,7 @@ def render(r: SoakResults) -> str:
         "",
         *_scope(r),
         "",
-        "## Machine and versions",
-        "",
-        "| | |",
-        "|---|---|",
-        *[f"| {k} | {v} |" for k, v in r.machine.items()],
+        *machine_section(r.machine),
         "",
         "## Load",
         "",
