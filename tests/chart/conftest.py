@@ -1,11 +1,13 @@
-"""Fixtures for the chart tests: real helm binaries from .tools/bin (scripts/install-tools.sh).
+"""Fixtures for the chart tests: real helm and kubectl binaries from .tools/bin
+(scripts/install-tools.sh).
 
-Without helm these tests skip with the reason, except under CI=true, where they must run.
+Without them these tests skip with the reason, except under CI=true, where they must run.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import NoReturn
 
 import pytest
@@ -39,6 +41,15 @@ def helm() -> Helm:
 def each_helm(request: pytest.FixtureRequest) -> Helm:
     """Both Helm majors the chart supports, for the tests that must hold on each."""
     return find_helm(str(request.param))
+
+
+@pytest.fixture(scope="session")
+def kubectl() -> Path:
+    """kubectl from .tools/bin, whatever is on PATH (for `kubectl kustomize`: no cluster)."""
+    binary = TOOLS / "kubectl"
+    if not (binary.exists() and os.access(binary, os.X_OK)):
+        skip_or_fail(f"{binary} not found: run scripts/install-tools.sh")
+    return binary
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -95,6 +96,19 @@ class Helm:
         if result.returncode != 0:
             raise RenderError(result.stderr)
         return Render([d for d in yaml.safe_load_all(result.stdout) if d is not None])
+
+    def render_sources(self, values: Mapping[str, Any] | None = None) -> list[tuple[str, Obj]]:
+        """(template path under templates/, object) for every rendered object, tests included."""
+        result = self._run(values, [])
+        if result.returncode != 0:
+            raise RenderError(result.stderr)
+        objects = []
+        for chunk in result.stdout.split("\n---\n"):
+            source = re.search(r"^# Source: [^/]+/templates/(.+)$", chunk, flags=re.MULTILINE)
+            doc = yaml.safe_load(chunk)
+            if source and doc:
+                objects.append((source.group(1), doc))
+        return objects
 
     def render_error(self, values: Mapping[str, Any] | None = None, *args: str) -> str:
         result = self._run(values, list(args))

@@ -304,12 +304,13 @@ def test_config_change_rolls_the_pods(helm: Helm, default_render: Render) -> Non
 
 
 def test_standard_labels_everywhere(default_render: Render) -> None:
+    """The component label is there too, but not on release-wide objects (test_chart_names)."""
     for doc in default_render.docs:
         labels = doc["metadata"]["labels"]
         for key in (
             "app.kubernetes.io/name",
             "app.kubernetes.io/instance",
-            "app.kubernetes.io/component",
+            "app.kubernetes.io/version",
             "app.kubernetes.io/managed-by",
             "helm.sh/chart",
         ):

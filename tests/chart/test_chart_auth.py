@@ -68,7 +68,7 @@ def test_api_pods_get_the_digest_never_the_key(default_render: Render) -> None:
     assert "volumes" not in template["spec"] or all(
         "secret" not in v for v in template["spec"]["volumes"]
     )
-    assert checksum(default_render, "api-secret")
+    assert checksum(default_render, "auth-secret")
 
 
 def test_key_name_and_explicit_key(helm: Helm) -> None:
@@ -78,11 +78,11 @@ def test_key_name_and_explicit_key(helm: Helm) -> None:
     assert data["api-key"] == key
     assert data["api-keys"] == f"ops:write:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
     # Same key, same Secret, same checksum: no roll. Another key rolls the pods.
-    assert checksum(helm.render({"auth": {"keyName": "ops", "apiKey": key}}), "api-secret") == (
-        checksum(render, "api-secret")
+    assert checksum(helm.render({"auth": {"keyName": "ops", "apiKey": key}}), "auth-secret") == (
+        checksum(render, "auth-secret")
     )
     other = helm.render({"auth": {"keyName": "ops", "apiKey": key + "x"}})
-    assert checksum(other, "api-secret") != checksum(render, "api-secret")
+    assert checksum(other, "auth-secret") != checksum(render, "auth-secret")
 
 
 def stored_api_secret(key: str) -> dict[str, Any]:
@@ -103,7 +103,7 @@ def test_upgrade_keeps_the_stored_key(each_helm: Helm, tmp_path: Path) -> None:
     assert first.one("Secret", "user-service-api") == second.one("Secret", "user-service-api")
     digest = hashlib.sha256(stored.encode()).hexdigest()
     assert api_secret(first)["api-keys"] == f"admin:write:sha256:{digest}"
-    assert checksum(first, "api-secret") == checksum(second, "api-secret"), "no roll"
+    assert checksum(first, "auth-secret") == checksum(second, "auth-secret"), "no roll"
 
 
 def test_first_install_generates_a_new_key_each_time(each_helm: Helm, tmp_path: Path) -> None:
@@ -128,14 +128,14 @@ def test_existing_secret_supplies_api_keys(helm: Helm) -> None:
     assert "user-service-api" not in {s["metadata"]["name"] for s in render.all("Secret")}
     env = env_map(render.container("Deployment"))
     assert env["API_KEYS"]["valueFrom"]["secretKeyRef"] == {"name": "my-keys", "key": "entries"}
-    assert checksum(render, "api-secret") is None
+    assert checksum(render, "auth-secret") is None
     # Whatever the user puts there reaches the app: several keys, read-only ones, digests.
     entries = "deploy:write:sha256:" + "a" * 64 + ",ci:read:ci-read-key-0123456789abcdef"
     settings = Settings.from_env(
         container_env(
             render,
             render.container("Deployment"),
-            {("my-keys", "entries"): entries, ("user-service-db", "app-password"): "x"},
+            {("my-keys", "entries"): entries, ("user-service-postgresql", "app-password"): "x"},
         )
     )
     assert [(k.name, k.scope.value) for k in settings.api_keys] == [
@@ -206,7 +206,7 @@ def test_known_secrets_appear_only_in_secrets(helm: Helm) -> None:
     assert leaks(render, secrets) == []
     # The checksum annotations are hashes of the Secret templates, not their content.
     annotations = render.one("Deployment")["spec"]["template"]["metadata"]["annotations"]
-    for name in ("checksum/secret", "checksum/api-secret"):
+    for name in ("checksum/postgresql-secret", "checksum/auth-secret"):
         assert re.fullmatch(r"[0-9a-f]{64}", annotations[name])
 
 
@@ -215,7 +215,7 @@ def test_known_secrets_appear_only_in_secrets(helm: Helm) -> None:
 )
 def test_generated_secrets_appear_only_in_secrets(helm: Helm, values: dict[str, Any]) -> None:
     render = helm.render(values)
-    secrets = [render.secret("user-service-db")[k] for k in ("password", "app-password")]
+    secrets = [render.secret("user-service-postgresql")[k] for k in ("password", "app-password")]
     if not values.get("auth"):
         secrets.append(api_secret(render)["api-key"])
     assert leaks(render, secrets) == []
@@ -237,7 +237,7 @@ def test_notes_never_show_a_secret(tmp_path: Path) -> None:
 def test_upgrade_render_leaks_no_stored_secret(helm: Helm, tmp_path: Path) -> None:
     """Values found by lookup (an upgrade) stay in Secrets too."""
     objects = {
-        (NAMESPACE, "user-service-db"): db_secret("stored-owner-Zq81", "stored-app-Zq82"),
+        (NAMESPACE, "user-service-postgresql"): db_secret("stored-owner-Zq81", "stored-app-Zq82"),
         (NAMESPACE, "user-service-api"): stored_api_secret("stored-api-key-Zq83-0123456789"),
     }
     with fake_apiserver(tmp_path, objects) as config:

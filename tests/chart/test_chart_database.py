@@ -16,11 +16,11 @@ pytestmark = pytest.mark.chart
 
 
 def secret_password(render: Render, key: str = "password") -> str:
-    return render.secret("user-service-db")[key]
+    return render.secret("user-service-postgresql")[key]
 
 
 def test_generated_secret_feeds_app_job_and_postgresql(default_render: Render) -> None:
-    secret = default_render.one("Secret", "user-service-db")
+    secret = default_render.one("Secret", "user-service-postgresql")
     assert set(secret["data"]) == {"username", "password", "app-password"}
     assert len(secret_password(default_render)) == 32
     assert len(secret_password(default_render, "app-password")) == 32
@@ -31,22 +31,22 @@ def test_generated_secret_feeds_app_job_and_postgresql(default_render: Render) -
     api = env_map(default_render.container("Deployment"))
     assert api["PGUSER"] == {"name": "PGUSER", "value": "user_service_app"}
     assert api["PGPASSWORD"]["valueFrom"]["secretKeyRef"] == {
-        "name": "user-service-db",
+        "name": "user-service-postgresql",
         "key": "app-password",
     }
     # The migration Job: the owner, and the app role's name and password, from the same Secret.
     job = env_map(default_render.container("Job"))
     for name, key in (("PGUSER", "username"), ("PGPASSWORD", "password")):
-        ref = {"name": "user-service-db", "key": key}
+        ref = {"name": "user-service-postgresql", "key": key}
         assert job[name]["valueFrom"]["secretKeyRef"] == ref
     assert job["APP_DB_USER"]["value"] == "user_service_app"
     assert job["APP_DB_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
-        "name": "user-service-db",
+        "name": "user-service-postgresql",
         "key": "app-password",
     }
     pg_spec = default_render.one("StatefulSet")["spec"]["template"]["spec"]
     volume = next(v for v in pg_spec["volumes"] if v["name"] == "password")
-    assert volume["secret"]["secretName"] == "user-service-db"
+    assert volume["secret"]["secretName"] == "user-service-postgresql"
     assert volume["secret"]["items"] == [{"key": "password", "path": "password"}]
     assert env_map(pg_spec["containers"][0])["POSTGRES_PASSWORD_FILE"]["value"].endswith(
         "/password"
@@ -70,7 +70,7 @@ def test_app_role_must_not_be_the_owner(helm: Helm) -> None:
 
 def secret_checksum(render: Render) -> str:
     annotations = render.one("Deployment")["spec"]["template"]["metadata"]["annotations"]
-    return str(annotations["checksum/secret"])
+    return str(annotations["checksum/postgresql-secret"])
 
 
 def test_secret_checksum_hashes_the_password_the_secret_holds(
@@ -93,7 +93,7 @@ def test_secret_checksum_hashes_the_password_the_secret_holds(
 
 def test_postgresql_is_not_restarted_for_a_secret_change(default_render: Render) -> None:
     annotations = default_render.one("StatefulSet")["spec"]["template"]["metadata"]
-    assert "checksum/secret" not in annotations.get("annotations", {})
+    assert "checksum/postgresql-secret" not in annotations.get("annotations", {})
 
 
 def db_refs(render: Render, kind: str) -> dict[str, object]:
@@ -135,7 +135,7 @@ def test_existing_secret_replaces_the_generated_one(helm: Helm) -> None:
     assert volume["secret"]["secretName"] == "pg-creds"
     assert volume["secret"]["items"] == [{"key": "pw", "path": "password"}]
     annotations = render.one("Deployment")["spec"]["template"]["metadata"]["annotations"]
-    assert "checksum/secret" not in annotations
+    assert "checksum/postgresql-secret" not in annotations
 
 
 def test_external_database(helm: Helm) -> None:
@@ -214,7 +214,7 @@ def db_secret(password: str, app_password: str | None = None) -> dict[str, Any]:
     data = {"username": "user_service", "password": password}
     if app_password is not None:
         data["app-password"] = app_password
-    return secret_object("user-service-db", data)
+    return secret_object("user-service-postgresql", data)
 
 
 def server_render(helm: Helm, kubeconfig: Path, values: dict[str, Any] | None = None) -> Render:
@@ -230,27 +230,29 @@ def server_render(helm: Helm, kubeconfig: Path, values: dict[str, Any] | None = 
 
 def test_upgrade_keeps_the_stored_passwords(each_helm: Helm, tmp_path: Path) -> None:
     """What `helm upgrade` sees: lookup finds the release's Secret and reuses its passwords."""
-    stored = {(NAMESPACE, "user-service-db"): db_secret("stored-owner", "stored-app")}
+    stored = {(NAMESPACE, "user-service-postgresql"): db_secret("stored-owner", "stored-app")}
     with fake_apiserver(tmp_path, stored) as config:
         first = server_render(each_helm, config)
         second = server_render(each_helm, config)
     assert secret_password(first) == "stored-owner"
     assert secret_password(first, "app-password") == "stored-app"
-    assert first.one("Secret", "user-service-db") == second.one("Secret", "user-service-db")
+    assert first.one("Secret", "user-service-postgresql") == second.one(
+        "Secret", "user-service-postgresql"
+    )
     assert secret_checksum(first) == secret_checksum(second), "no roll for an unchanged Secret"
 
 
 def test_upgrade_from_a_chart_without_app_role(each_helm: Helm, tmp_path: Path) -> None:
     """Upgrading from chart 0.1 (no app-password stored): the owner password is kept, and an app
     password is generated once; the Job, applied with the Secret, reads it from there."""
-    stored = {(NAMESPACE, "user-service-db"): db_secret("stored-owner")}
+    stored = {(NAMESPACE, "user-service-postgresql"): db_secret("stored-owner")}
     with fake_apiserver(tmp_path, stored) as config:
         render = server_render(each_helm, config)
     assert secret_password(render) == "stored-owner"
     app_password = secret_password(render, "app-password")
     assert len(app_password) == 32
     job = env_map(render.container("Job"))
-    assert job["APP_DB_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "user-service-db"
+    assert job["APP_DB_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "user-service-postgresql"
 
 
 def test_first_install_generates_passwords(each_helm: Helm, tmp_path: Path) -> None:
@@ -264,7 +266,7 @@ def test_first_install_generates_passwords(each_helm: Helm, tmp_path: Path) -> N
 
 
 def test_explicit_passwords_win_over_the_stored_ones(each_helm: Helm, tmp_path: Path) -> None:
-    stored = {(NAMESPACE, "user-service-db"): db_secret("old", "old-app")}
+    stored = {(NAMESPACE, "user-service-postgresql"): db_secret("old", "old-app")}
     values = {"postgresql": {"auth": {"password": "new-one", "appPassword": "new-app"}}}
     with fake_apiserver(tmp_path, stored) as config:
         render = server_render(each_helm, config, values)

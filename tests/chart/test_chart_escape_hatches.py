@@ -120,7 +120,7 @@ def test_volumes_init_containers_and_sidecars(each_helm: Helm) -> None:
     for kind in ("Job", "Pod"):
         other = pod_spec(render, kind)
         assert "initContainers" not in other
-        assert [c["name"] for c in other["containers"]] in (["migrate"], ["test-api"])
+        assert [c["name"] for c in other["containers"]] in (["migration"], ["test-api"])
 
 
 @pytest.mark.parametrize(
@@ -215,7 +215,7 @@ def test_test_pod_takes_its_own_metadata_env_and_resources(each_helm: Helm) -> N
     assert pod["metadata"]["annotations"]["sidecar.istio.io/inject"] == "false"
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     assert pod["metadata"]["labels"]["team"] == "users"
-    assert pod["metadata"]["labels"]["app.kubernetes.io/component"] == "test"
+    assert pod["metadata"]["labels"]["app.kubernetes.io/component"] == "tests"
     container = pod["spec"]["containers"][0]
     assert container["env"] == POD_EXTRAS["extraEnv"]
     assert container["resources"] == POD_EXTRAS["resources"]
@@ -236,7 +236,7 @@ def test_migration_job_takes_its_own_metadata_and_env(helm: Helm) -> None:
     metadata = pod_metadata(render, "Job")
     assert metadata.get("annotations", {})["sidecar.istio.io/inject"] == "false"
     assert metadata["labels"]["team"] == "users"
-    assert metadata["labels"]["app.kubernetes.io/component"] == "migrate"
+    assert metadata["labels"]["app.kubernetes.io/component"] == "migration"
     assert render.container("Job")["env"][-1] == POD_EXTRAS["extraEnv"][0]
 
 
@@ -438,6 +438,11 @@ NOT_FROM_VALUES = {
     "DATABASE_URL": "the chart connects with the PG* variables: a URL would carry the password",
     "HOST": "fixed at the app's default 0.0.0.0: a pod must listen on every interface of its "
     "network namespace to be reachable through its Service",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "tracing.endpoint is the base URL; spans go to its "
+    "/v1/traces, OTLP's path",
+    "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf, the app's default, is the only protocol it "
+    "supports",
+    "OTEL_SDK_DISABLED": "tracing.enabled=false sets no OTEL_* variable at all, which is off",
 }
 # Secrets, with where their value comes from and which container reads them.
 FROM_SECRETS = {
@@ -488,6 +493,23 @@ FROM_VALUES: dict[str, tuple[str, object, str, str]] = {
     "KEEPALIVE_TIMEOUT_SECONDS": ("config.keepaliveTimeoutSeconds", 90, "90", "Deployment"),
     "DRAIN_DELAY_SECONDS": ("config.drainDelaySeconds", 7, "7", "Deployment"),
     "SHUTDOWN_TIMEOUT_SECONDS": ("config.shutdownTimeoutSeconds", 25, "25", "Deployment"),
+    "DOCS_ENABLED": ("config.docsEnabled", False, "false", "Deployment"),
+    # Rendered only with tracing.enabled (settings_render turns it on).
+    "OTEL_EXPORTER_OTLP_ENDPOINT": (
+        "tracing.endpoint",
+        "http://otel-collector.observability:4318",
+        "http://otel-collector.observability:4318",
+        "Deployment",
+    ),
+    "OTEL_TRACES_SAMPLER": ("tracing.sampler", "traceidratio", "traceidratio", "Deployment"),
+    "OTEL_TRACES_SAMPLER_ARG": ("tracing.samplingRatio", 0.25, "0.25", "Deployment"),
+    "OTEL_SERVICE_NAME": ("tracing.serviceName", "users", "users", "Deployment"),
+    "OTEL_RESOURCE_ATTRIBUTES": (
+        "tracing.resourceAttributes",
+        {"deployment.environment.name": "prod"},
+        "deployment.environment.name=prod",
+        "Deployment",
+    ),
 }
 
 
@@ -521,6 +543,7 @@ def settings_render(helm: Helm) -> Render:
     values: dict[str, Any] = yaml.safe_load(yaml.safe_dump(EXTERNAL_DB))
     for path, value, _, _ in FROM_VALUES.values():
         with_path(values, path, value)
+    with_path(values, "tracing.enabled", True)
     return helm.render(values)
 
 

@@ -2,7 +2,7 @@
 mounted, PGSSLMODE/PGSSLROOTCERT set), NetworkPolicies that name where the ingress controller
 and Prometheus run and never drop them in silence, and replicas owned by an external autoscaler.
 
-The migration Job's CA mount is wired by templates/migration-job.yaml (helpers
+The migration Job's CA mount is wired by templates/migration/job.yaml (helpers
 user-service.db.tlsVolumes / tlsVolumeMounts).
 """
 
@@ -20,7 +20,7 @@ from .test_chart_topology import install_notes
 
 pytestmark = pytest.mark.chart
 
-CA_DIR = "/etc/user-service/db-ca"
+CA_DIR = "/etc/user-service/database-ca"
 
 
 def external(**tls: object) -> dict[str, Any]:
@@ -37,11 +37,11 @@ SECRETS = {("db-creds", "password"): "owner", ("db-creds", "app-password"): "app
 
 
 def ca_file(render: Render, kind: str) -> tuple[Obj, Obj]:
-    """The db-ca volume of a pod and the container's mount of it."""
+    """The database-ca volume of a pod and the container's mount of it."""
     owner = render.one(kind)
     spec = owner["spec"]["template"]["spec"]
-    volume = next(v for v in spec["volumes"] if v["name"] == "db-ca")
-    mount = next(m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "db-ca")
+    volume = next(v for v in spec["volumes"] if v["name"] == "database-ca")
+    mount = next(m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "database-ca")
     return volume, mount
 
 
@@ -65,7 +65,7 @@ def test_ca_bundle_is_mounted_where_pgsslrootcert_points(
     env = container_env(render, render.container("Deployment"), SECRETS)
     assert env["PGSSLMODE"] == "verify-full"
     mounted, mount = ca_file(render, "Deployment")
-    assert mount == {"name": "db-ca", "mountPath": CA_DIR, "readOnly": True}
+    assert mount == {"name": "database-ca", "mountPath": CA_DIR, "readOnly": True}
     [(kind, expected)] = volume.items()
     assert {k: v for k, v in mounted[kind].items() if k != "items"} == expected
     [item] = mounted[kind]["items"]

@@ -23,7 +23,7 @@ def run_smoke_test(
     """Run the script with the pod's arguments, the Service URL replaced by base_url and the
     key file (when the pod has one) written with `key`, or absent when key is None."""
     script = tmp_path / "smoke_test.py"
-    script.write_text(render.one("ConfigMap", "user-service-test-api")["data"]["smoke_test.py"])
+    script.write_text(render.one("ConfigMap", "user-service-tests")["data"]["smoke_test.py"])
     args = render.one("Pod")["spec"]["containers"][0]["command"][2:]
     args[:2] = [base_url, ready_timeout]
     if len(args) > 2:  # BASE_URL READY_TIMEOUT [KEY_FILE]

@@ -62,7 +62,7 @@ def test_pdb_only_when_more_than_one_replica(helm: Helm, default_render: Render)
     pdb = default_render.one("PodDisruptionBudget")
     assert pdb["apiVersion"] == "policy/v1"
     assert selects(pdb["spec"]["selector"], pod_labels(default_render, "api"))
-    assert not selects(pdb["spec"]["selector"], pod_labels(default_render, "database"))
+    assert not selects(pdb["spec"]["selector"], pod_labels(default_render, "postgresql"))
     single = helm.render({"autoscaling": {"enabled": False}, "replicaCount": 1})
     assert not single.has("PodDisruptionBudget")
 
@@ -74,7 +74,7 @@ def test_service_selects_only_the_api_pods(default_render: Render) -> None:
     service = default_render.one("Service", "user-service")
     selector = {"matchLabels": service["spec"]["selector"]}
     assert selects(selector, pod_labels(default_render, "api"))
-    for other in ("migrate", "test", "database"):
+    for other in ("migration", "tests", "postgresql"):
         assert not selects(selector, pod_labels(default_render, other)), other
     assert service["spec"]["ports"][0]["targetPort"] == "http"
 
@@ -84,7 +84,7 @@ def test_postgresql_service_selects_only_postgresql(default_render: Render) -> N
     assert service["spec"]["clusterIP"] == "None"
     assert default_render.one("StatefulSet")["spec"]["serviceName"] == "user-service-postgresql"
     selector = {"matchLabels": service["spec"]["selector"]}
-    assert selects(selector, pod_labels(default_render, "database"))
+    assert selects(selector, pod_labels(default_render, "postgresql"))
     assert not selects(selector, pod_labels(default_render, "api"))
     host = default_render.one("ConfigMap", "user-service")["data"]["PGHOST"]
     assert host == service["metadata"]["name"]
@@ -111,14 +111,14 @@ def admitted(peers: list[Obj], labels: dict[str, str]) -> bool:
 
 def test_database_policy_admits_only_api_and_migration(default_render: Render) -> None:
     policy = default_render.one("NetworkPolicy", "user-service-postgresql")
-    assert selects(policy["spec"]["podSelector"], pod_labels(default_render, "database"))
+    assert selects(policy["spec"]["podSelector"], pod_labels(default_render, "postgresql"))
     assert policy["spec"]["policyTypes"] == ["Ingress"]
     port_names = {p["name"] for p in default_render.container("StatefulSet")["ports"]}
     assert {p["port"] for r in policy["spec"]["ingress"] for p in r["ports"]} <= port_names
     peers = ingress_peers(policy, "postgresql")
     assert admitted(peers, pod_labels(default_render, "api"))
-    assert admitted(peers, pod_labels(default_render, "migrate"))
-    assert not admitted(peers, pod_labels(default_render, "test"))
+    assert admitted(peers, pod_labels(default_render, "migration"))
+    assert not admitted(peers, pod_labels(default_render, "tests"))
     assert not admitted(peers, {"app.kubernetes.io/name": "other"})
 
 
@@ -128,14 +128,14 @@ def test_api_policy_admits_configured_sources_and_the_test_pod(helm: Helm) -> No
     )
     policy = render.one("NetworkPolicy", "user-service")
     assert selects(policy["spec"]["podSelector"], pod_labels(render, "api"))
-    assert not selects(policy["spec"]["podSelector"], pod_labels(render, "database"))
+    assert not selects(policy["spec"]["podSelector"], pod_labels(render, "postgresql"))
     peers = ingress_peers(policy, "http")
     assert admitted(peers, {"role": "frontend"})
-    assert admitted(peers, pod_labels(render, "test"))
+    assert admitted(peers, pod_labels(render, "tests"))
     assert not admitted(peers, {"role": "backend"})
     # Neither the frontend nor the test pod reaches the metrics port.
     assert not admitted(ingress_peers(policy, "metrics"), {"role": "frontend"})
-    assert not admitted(ingress_peers(policy, "metrics"), pod_labels(render, "test"))
+    assert not admitted(ingress_peers(policy, "metrics"), pod_labels(render, "tests"))
 
 
 def test_metrics_port_admits_only_the_monitoring_namespace(default_render: Render) -> None:
@@ -167,7 +167,7 @@ def test_metrics_sources_are_configurable_and_can_close_the_port(helm: Helm) -> 
 def test_default_deny_covers_pods_that_serve_nothing(default_render: Render) -> None:
     policy = default_render.one("NetworkPolicy", "user-service-default-deny")
     assert "ingress" not in policy["spec"]
-    for component in ("migrate", "test", "api", "database"):
+    for component in ("migration", "tests", "api", "postgresql"):
         assert selects(policy["spec"]["podSelector"], pod_labels(default_render, component))
 
 
@@ -221,8 +221,8 @@ def test_nothing_but_the_helm_test_is_a_hook(default_render: Render) -> None:
         if hook(doc) is not None
     }
     assert hooks == {
-        ("Pod", "user-service-test-api"): "test",
-        ("ConfigMap", "user-service-test-api"): "test",
+        ("Pod", "user-service-tests"): "test",
+        ("ConfigMap", "user-service-tests"): "test",
     }
 
 
@@ -235,7 +235,7 @@ def test_migration_job_is_named_after_its_spec(helm: Helm, default_render: Rende
     """A Job's pod template is immutable: any change must be a new Job (which runs once), never
     an update of the old one (which the API server would refuse)."""
     name = job_name(default_render)
-    assert re.fullmatch(r"user-service-migrate-[0-9a-f]{8}", name)
+    assert re.fullmatch(r"user-service-migration-[0-9a-f]{8}", name)
     assert job_name(helm.render()) == name, "the same values, the same Job: no rerun"
     changed: list[Obj] = [
         {"image": {"tag": "0.1.1"}},  # a new build, with its migrations
@@ -275,14 +275,14 @@ def test_migration_job_can_be_disabled(helm: Helm) -> None:
     assert not render.has("Job")
     # The API pods still read the release's Secret.
     assert {s["metadata"]["name"] for s in render.all("Secret")} == {
-        "user-service-db",
+        "user-service-postgresql",
         "user-service-api",
     }
 
 
 def test_helm_test_pod_checks_the_service(default_render: Render) -> None:
     pod = default_render.one("Pod")
-    script = default_render.one("ConfigMap", "user-service-test-api")
+    script = default_render.one("ConfigMap", "user-service-tests")
     assert hook(pod) == hook(script) == "test"
     weight = int(pod["metadata"]["annotations"]["helm.sh/hook-weight"])
     assert int(script["metadata"]["annotations"]["helm.sh/hook-weight"]) < weight

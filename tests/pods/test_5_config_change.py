@@ -35,7 +35,7 @@ def test_changed_config_map_rolls_pods_that_use_the_new_value(release: Release) 
         new_template["metadata"]["annotations"],
     )
     assert old_notes["checksum/config"] != new_notes["checksum/config"]
-    assert old_notes["checksum/secret"] == new_notes["checksum/secret"]
+    assert old_notes["checksum/postgresql-secret"] == new_notes["checksum/postgresql-secret"]
     # The checksum is the only difference: without it the pods would never roll.
     strip = copy.deepcopy(new_template)
     strip["metadata"]["annotations"]["checksum/config"] = old_notes["checksum/config"]

@@ -184,7 +184,7 @@ def test_what_a_kubelet_refuses_is_refused(manifests: Manifests) -> None:
 
     missing = copy.deepcopy(manifests.one("Deployment"))
     container(missing)["env"][1]["valueFrom"]["secretKeyRef"]["key"] = "nope"
-    with pytest.raises(PodConfigError, match="user-service-db/nope not found"):
+    with pytest.raises(PodConfigError, match="user-service-postgresql/nope not found"):
         plan_pod(missing, manifests, "pod-0", image_user=IMAGE_USER)
 
 
