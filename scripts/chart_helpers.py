@@ -5,7 +5,9 @@ merge-values DEFAULTS OVERRIDE OUT   deep-merge a values profile onto values.yam
                                      so a partial profile can be checked against the strict
                                      values.schema.json
 same-objects A B                     exit 1 unless two multi-document files hold the same
-                                     objects (helm 3 and helm 4 format output differently)
+                                     objects (helm 3 and helm 4 format output differently);
+                                     for two directories, the same files holding the same
+                                     objects each
 """
 
 from __future__ import annotations
@@ -46,6 +48,13 @@ def merge_values(defaults: Path, override: Path, out: Path) -> int:
 
 def same_objects(first: Path, second: Path) -> int:
     """Compare two renders object by object, ignoring formatting and comments."""
+    if first.is_dir() and second.is_dir():
+        a_files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+        b_files = sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
+        if a_files != b_files:
+            print(f"{first} and {second} hold different files")
+            return 1
+        return max((same_objects(first / f, second / f) for f in a_files), default=0)
     a = [d for d in yaml.safe_load_all(first.read_text()) if d is not None]
     b = [d for d in yaml.safe_load_all(second.read_text()) if d is not None]
     if a == b:

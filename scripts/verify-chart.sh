@@ -9,17 +9,20 @@
 #     "# expect (regex):" header names
 #  3. kubernetes-validate --strict on every render, for each Kubernetes version in KUBE_VERSIONS
 #     (ServiceMonitor: schemas/servicemonitor.schema.json instead, with a notice)
-#  4. yamllint (helm/user-service/.yamllint) on every render and on k8s/
+#  4. yamllint (helm/user-service/.yamllint) on every render and on every file of k8s/
 #  5. check-jsonschema: values.yaml and each profile (merged onto the defaults, as Helm does)
 #     against values.schema.json; skaffold.yaml and kind-config.yaml against schemas/; the
 #     schemas themselves against their metaschema
 #  6. checkov --skip-download: the chart (helm framework, helm on PATH), each profile's render
 #     (kubernetes framework) and the Dockerfile; zero failed checks, and a run that scanned
 #     nothing is a failure
-#  7. k8s/ equals a fresh scripts/render-k8s.sh render (byte for byte with .tools/bin/helm;
-#     the same objects with the other Helm major)
+#  7. k8s/ equals a fresh scripts/render-k8s.sh generation (byte for byte with .tools/bin/helm;
+#     the same files holding the same objects with the other Helm major)
+#  8. `kubectl kustomize` of k8s/ (must equal k8s/base's), k8s/base and each k8s/overlays/*:
+#     kubernetes-validate --strict for KUBE_VERSIONS, yamllint, checkov (kubernetes framework,
+#     zero failed checks); tests/chart/test_chart_k8s.py proves them equal to the chart's renders
 #
-# Needs: scripts/install-tools.sh (.tools/bin/helm3, helm4, .tools/checkov) and a venv with
+# Needs: scripts/install-tools.sh (.tools/bin/helm3, helm4, kubectl, .tools/checkov) and a venv with
 # pyyaml, jsonschema, kubernetes-validate, yamllint, check-jsonschema (the dev lock).
 # Env: VENV (default .venv), KUBE_VERSIONS (default 1.29.0 ... 1.37.0), CHECKOV=0 skips step 6
 # (reported as SKIPPED; never in CI).
@@ -86,25 +89,30 @@ done
 
 step "2. bad values must fail to render"
 for f in "$repo"/tests/chart/bad-values/*.yaml; do
-    expect=$(sed -n 's/^# expect (regex): //p' "$f" | head -n 1)
-    [[ -n $expect ]] || { bad "$(basename "$f") has no '# expect (regex):' header"; continue; }
+    # Every "# expect (regex):" line must match: one render lists all problems of a file.
+    mapfile -t expects < <(sed -n 's/^# expect (regex): //p' "$f")
+    ((${#expects[@]})) || { bad "$(basename "$f") has no '# expect (regex):' header"; continue; }
     for h in helm3 helm4; do
         if err=$("$tools/bin/$h" template "$release" "$chart" -n "$namespace" -f "$f" 2>&1 >/dev/null); then
             bad "$h rendered $(basename "$f") but must fail"
-        elif grep -Eq -- "$expect" <<<"$err"; then
-            ok "$h rejects $(basename "$f") (/$expect/)"
-        else
-            bad "$h failed on $(basename "$f") for another reason than /$expect/"
-            printf '%s\n' "$err" | sed 's/^/        /'
+            continue
         fi
+        for expect in "${expects[@]}"; do
+            if grep -Eq -- "$expect" <<<"$err"; then
+                ok "$h rejects $(basename "$f") (/$expect/)"
+            else
+                bad "$h failed on $(basename "$f") without /$expect/"
+                printf '%s\n' "$err" | sed 's/^/        /'
+            fi
+        done
     done
 done
 
 step "3. kubernetes-validate --strict, Kubernetes $kube_versions"
 run "all ${#renders[@]} renders" "$py" "$repo/scripts/validate_manifests.py" --versions "$kube_versions" "${renders[@]}"
-run "k8s/" "$py" "$repo/scripts/validate_manifests.py" --versions "$kube_versions" "$repo"/k8s/*.yaml
 
 step "4. yamllint on rendered output"
+# k8s/ (kustomizations, objects, patches): generated from renders, so held to the same rules.
 run "yamllint ${#renders[@]} renders + k8s/" "$venv/bin/yamllint" -s -c "$chart/.yamllint" "${renders[@]}" "$repo/k8s"
 
 step "5. check-jsonschema"
@@ -171,22 +179,67 @@ else
     fi
 fi
 
-step "7. k8s/ equals a fresh render"
-if HELM=$tools/bin/helm "$repo/scripts/render-k8s.sh" "$work/k8s" >/dev/null 2>"$work/k8s.err"; then
+step "7. k8s/ equals a fresh generation"
+if HELM=$tools/bin/helm VENV=$venv "$repo/scripts/render-k8s.sh" "$work/k8s" >/dev/null 2>"$work/k8s.err"; then
     if diff -ru "$repo/k8s" "$work/k8s" --exclude=README.md >"$work/k8s.diff"; then
-        ok "k8s/ is byte-identical to a fresh render ($(readlink "$tools/bin/helm"))"
+        ok "k8s/ is byte-identical to a fresh generation ($(readlink "$tools/bin/helm"))"
     else
-        bad "k8s/ differs from a fresh render: run scripts/render-k8s.sh and commit"
+        bad "k8s/ differs from a fresh generation: run scripts/render-k8s.sh and commit"
         head -n 40 "$work/k8s.diff" | sed 's/^/        /'
     fi
     other=helm3
     [[ $(readlink "$tools/bin/helm") == helm3 ]] && other=helm4
-    HELM=$tools/bin/$other "$repo/scripts/render-k8s.sh" "$work/k8s-$other" >/dev/null
-    run "$other renders the same objects" "$py" "$repo/scripts/chart_helpers.py" same-objects \
-        "$work/k8s/user-service.yaml" "$work/k8s-$other/user-service.yaml"
+    if HELM=$tools/bin/$other VENV=$venv "$repo/scripts/render-k8s.sh" "$work/k8s-$other" >/dev/null 2>"$work/k8s.err"; then
+        run "$other generates the same files and objects" "$py" "$repo/scripts/chart_helpers.py" \
+            same-objects "$work/k8s" "$work/k8s-$other"
+    else
+        bad "scripts/render-k8s.sh failed with $other"
+        sed 's/^/        /' "$work/k8s.err"
+    fi
 else
     bad "scripts/render-k8s.sh failed"
     sed 's/^/        /' "$work/k8s.err"
+fi
+
+step "8. kubectl kustomize k8s/: kubernetes-validate, yamllint, checkov"
+kubectl=$tools/bin/kubectl
+kustomized=()
+if [[ ! -x $kubectl ]]; then
+    bad "missing $kubectl: run scripts/install-tools.sh"
+else
+    ok "$("$kubectl" version --client | paste -sd ' ')"
+    for dir in "$repo/k8s" "$repo/k8s/base" "$repo"/k8s/overlays/*/; do
+        dir=${dir%/}
+        name=k8s${dir#"$repo/k8s"}
+        out=$work/kustomize-${name//\//-}.yaml
+        # kustomize starts its output without `---`, which the chart's yamllint rules require.
+        if { echo ---; "$kubectl" kustomize "$dir"; } >"$out" 2>"$out.err"; then
+            ok "kubectl kustomize $name: $(grep -c '^kind:' "$out") objects"
+            [[ $name == k8s ]] || kustomized+=("$out")
+        else
+            bad "kubectl kustomize $name"
+            sed 's/^/        /' "$out.err"
+        fi
+    done
+    run "k8s/ renders what k8s/base renders" cmp "$work/kustomize-k8s.yaml" "$work/kustomize-k8s-base.yaml"
+fi
+if ((${#kustomized[@]})); then
+    run "kubernetes-validate --strict: ${#kustomized[@]} kustomize renders" \
+        "$py" "$repo/scripts/validate_manifests.py" --versions "$kube_versions" "${kustomized[@]}"
+    run "yamllint: ${#kustomized[@]} kustomize renders" \
+        "$venv/bin/yamllint" -s -c "$chart/.yamllint" "${kustomized[@]}"
+    if [[ ${CHECKOV:-1} == 0 ]]; then
+        echo "  checkov SKIPPED (CHECKOV=0)"
+    else
+        for out in "${kustomized[@]}"; do
+            d=${out%.yaml}-checkov
+            mkdir -p "$d" && cp "$out" "$d/"
+            # The image skips of the chart's renders (step 6): no digest pins, IfNotPresent.
+            checkov_ok "$(basename "$out" .yaml) (kubernetes framework)" kubernetes \
+                "$tools/checkov/bin/checkov" -d "$d" --framework kubernetes --skip-download \
+                --compact --quiet --skip-check CKV_K8S_43,CKV_K8S_15
+        done
+    fi
 fi
 
 echo

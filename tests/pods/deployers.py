@@ -18,7 +18,7 @@ deadlocks when a wait needs something only a later step brings.
   PostSync, hook weights to waves; `test` hooks are not run. PreSync hooks first, each waited
   for; then the other objects wave by wave (`argocd.argoproj.io/sync-wave`, default 0), each
   wave healthy before the next; PostSync once every object is healthy.
-- `kubectl apply -f k8s/`: every object at once; annotations mean nothing to it.
+- `kubectl apply -k k8s/`: every object at once; annotations mean nothing to it.
 Every plan ends where its user ends: every workload ready (`kubectl rollout status`, the
 HelmRelease or Application turning Ready/Healthy).
 """
