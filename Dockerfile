@@ -39,6 +39,39 @@ RUN --mount=type=secret,id=ca-bundle \
     && /opt/venv/bin/pip install --no-cache-dir --no-deps . \
     && /opt/venv/bin/python -m pip uninstall --yes --quiet setuptools pip
 
+# Development image for `skaffold dev` only (`--target dev`; skaffold.yaml's `dev` profile). Not
+# built by default: `runtime`, the production image, stays the last stage. It runs the code from
+# /app/service, owned by the app user, because `skaffold sync` writes edited files there as that
+# user (`kubectl exec ... tar`); docker/dev/reload.py restarts the service when one changes.
+# Its own venv from requirements/dev-image.txt: main.txt's pins plus watchfiles.
+FROM ${BASE_IMAGE} AS dev
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_ROOT_USER_ACTION=ignore
+RUN --mount=type=secret,id=ca-bundle \
+    --mount=type=bind,source=requirements/dev-image.txt,target=/tmp/dev-image.txt \
+    if [ -s /run/secrets/ca-bundle ]; then export PIP_CERT=/run/secrets/ca-bundle; fi \
+    && groupadd --system --gid 10001 app \
+    && useradd --system --no-log-init --uid 10001 --gid 10001 \
+       --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin app \
+    && mkdir /app \
+    && python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-cache-dir --require-hashes --no-deps --only-binary=:all: \
+       -r /tmp/dev-image.txt
+COPY docker/dev/reload.py /opt/dev/reload.py
+COPY --chown=10001:10001 service/ /app/service/
+# PYTHONPATH: the synced copy is what `python -m service` imports (no wheel is installed here).
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONPATH=/app \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PYTHONSAFEPATH=1
+USER 10001:10001
+EXPOSE 8080
+# The chart's `args` (serve, migrate) replace CMD and so reach the service, as in production.
+ENTRYPOINT ["python", "/opt/dev/reload.py", "--watch", "/app/service", "--", "python", "-m", "service"]
+CMD ["serve"]
+
 FROM ${BASE_IMAGE} AS runtime
 ARG BASE_IMAGE
 ARG VERSION=0.0.0+unknown

@@ -7,7 +7,8 @@
 # Passes the host's CA bundle as the BuildKit secret `ca-bundle` (pip behind a TLS-inspecting
 # proxy; never stored in the image) and the OCI label build args.
 #
-# Env: IMAGE (default user-service:dev), BASE_IMAGE, CA_BUNDLE (default: pip's configured cert).
+# Env: IMAGE (default user-service:dev), BASE_IMAGE, CA_BUNDLE (default: pip's configured cert),
+# TARGET (a Dockerfile stage; default the last one, the production image; `dev` for skaffold dev).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -29,6 +30,8 @@ ca=${CA_BUNDLE:-${PIP_CERT:-$(python3 -m pip config get global.cert 2>/dev/null 
 ca=${ca:-/etc/ssl/certs/ca-certificates.crt}
 secret=()
 [[ -s $ca ]] && secret=(--secret "id=ca-bundle,src=$ca")
+target=()
+[[ -n ${TARGET:-} ]] && target=(--target "$TARGET")
 
 version=$(python3 -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
 revision=$(git rev-parse --verify --quiet HEAD || echo unknown)
@@ -41,8 +44,8 @@ source_url=$(git config --get remote.origin.url 2>/dev/null || echo unknown)
 
 log=$(mktemp /tmp/build-image.XXXXXX.log)
 start=$(date +%s)
-echo "build-image: $image FROM $BASE_IMAGE (version $version, revision $revision)"
-if ! DOCKER_BUILDKIT=1 $docker build --progress=plain "${secret[@]}" \
+echo "build-image: $image${TARGET:+ (target $TARGET)} FROM $BASE_IMAGE (version $version, revision $revision)"
+if ! DOCKER_BUILDKIT=1 $docker build --progress=plain "${secret[@]}" "${target[@]}" \
     --build-arg BASE_IMAGE="$BASE_IMAGE" --build-arg VERSION="$version" \
     --build-arg REVISION="$revision" --build-arg SOURCE="$source_url" \
     -t "$image" . >"$log" 2>&1; then
