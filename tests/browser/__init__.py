@@ -1,0 +1,1 @@
+"""Browser tests: pages of the service in a real headless Chromium (Debian's, via chromedriver)."""
