@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -42,13 +43,14 @@ class Plan:
     cold_starts: int
     idle_wait: float  # seconds after ready before the idle RSS is read
     settle: float  # pause before reading pg_stat_database (backends publish within ~1 s)
+    tracing_rounds: int = 4  # GET by id with tracing off and on, in turns (run.py, _tracing)
 
 
 def full_plan(users: int, warmup: float, seconds: float) -> Plan:
     return Plan(users, warmup, seconds, (16, 64), 16, 10_000, 1_000_000, 1, 3, 2.0, 1.0)
 
 
-SMOKE = Plan(1_000, 0.5, 1.0, (16, 64), 16, 1_000, 10_000, 1, 1, 0.5, 0.3)
+SMOKE = Plan(1_000, 0.5, 1.0, (16, 64), 16, 1_000, 10_000, 1, 1, 0.5, 0.3, tracing_rounds=1)
 
 
 @dataclass
@@ -202,9 +204,9 @@ def serving(
     run: Run, seeded: dataset.Seeded, label: str, variants: tuple[str, ...] = ()
 ) -> Iterator[Server]:
     """The service on a seeded database; every start also counts as a cold-start sample."""
-    server = start_service(
-        run.app_dsn(seeded), run.logs / f"service-{label}.log", run.api_key, variants
-    )
+    # A label may hold a setting's value, a URL say: keep its file name one path component.
+    log = run.logs / f"service-{re.sub(r'[^A-Za-z0-9_.+=-]', '_', label)}.log"
+    server = start_service(run.app_dsn(seeded), log, run.api_key, variants)
     run.cold_starts.append(server.ready_seconds)
     try:
         yield server

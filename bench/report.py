@@ -7,6 +7,7 @@ service and its floors together; absolute figures are only comparable within one
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 
 from bench.loadgen import Load
@@ -15,6 +16,12 @@ from bench.loadgen import Load
 # machine (issue 7). It cannot be re-run here, so the target uses the top of that range.
 SEED_GET_RPS = 1_300
 MB = 1_000_000
+# The tracing rows (group "tracing"): GET by id with tracing off, and on at the sampling ratio
+# the performance target names (issue 13: at most 5% more server CPU per GET).
+TRACING_OFF = "tracing off"
+TRACING_RATIO = 0.01
+TRACING_ON = f"tracing on, ratio {TRACING_RATIO}"
+TRACING_BUDGET = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +158,28 @@ def targets(results: Results) -> list[Target]:
     )
     idle = _mb(results.idle_rss_mib)
     add("idle RSS", "<= 60 MB", idle, idle <= 60, f"{idle:.1f} MB")
+    off, on = tracing_cpu(results.rows, TRACING_OFF), tracing_cpu(results.rows, TRACING_ON)
+    if off and on:
+        change = on / off - 1
+        add(
+            f"server CPU per GET, {TRACING_ON} vs {TRACING_OFF} (medians over rounds)",
+            f"<= +{TRACING_BUDGET:.0%}",
+            change,
+            change <= TRACING_BUDGET,
+            f"{on:.0f} / {off:.0f} us = {change:+.1%}",
+        )
     return found
+
+
+def cpu_per_request(row: Row) -> float:
+    """Server CPU microseconds per request."""
+    return 1e6 * (row.cpu_server or 0) / max(row.load.requests, 1)
+
+
+def tracing_cpu(rows: list[Row], variant: str) -> float | None:
+    """Median server CPU per GET of one tracing variant over its rounds."""
+    found = [cpu_per_request(r) for r in rows if r.group == "tracing" and r.name.endswith(variant)]
+    return statistics.median(found) if found else None
 
 
 def _cell(value: float | None, digits: int = 1) -> str:

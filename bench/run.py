@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import http.client
 import json
 import os
 import shlex
@@ -41,7 +42,7 @@ from bench.harness import (
     serving,
     wrk_load,
 )
-from bench.server import ROOT, start_ceiling, uses_uvloop
+from bench.server import ROOT, start_ceiling, start_otlp_sink, uses_uvloop
 from service.devdb import EmbeddedPostgres
 
 
@@ -106,6 +107,52 @@ def _service_scenarios(run: Run, seeded: dataset.Seeded) -> None:
                     label=f"s{index}",
                 )  # fmt: skip
                 run.measure("service", name, load, connections=conns, database=db, server=service)
+
+
+def _tracing(run: Run, seeded: dataset.Seeded) -> None:
+    """GET by id with tracing off (the default) and on at the target's sampling ratio, sending
+    to a live sink (bench/otlpsink.py), in turns over several rounds: medians compare."""
+    sink = start_otlp_sink(run.logs / "otlp-sink.log")
+    on = (
+        f"OTEL_EXPORTER_OTLP_ENDPOINT={sink.url}",
+        "OTEL_TRACES_SAMPLER=parentbased_traceidratio",
+        f"OTEL_TRACES_SAMPLER_ARG={report.TRACING_RATIO}",
+    )
+    # Empty: off even if the bench's own environment has an endpoint.
+    variants = [(report.TRACING_OFF, ("OTEL_EXPORTER_OTLP_ENDPOINT=",)), (report.TRACING_ON, on)]
+    conns = max(run.plan.connections)
+    try:
+        for number in range(run.plan.tracing_rounds):
+            turn = variants[number % 2 :] + variants[: number % 2]  # no variant always first
+            for index, (name, settings) in enumerate(turn):
+                with serving(run, seeded, f"tracing{number}x{index}", settings) as service:
+                    if settings is on and '"tracing on"' not in service.log.read_text():
+                        raise RuntimeError(f"tracing did not turn on; see {service.log}")
+                    load = wrk_load(
+                        run, service, connections=conns, mode="get", path="/",
+                        max_id=seeded.users, label=f"t{number}x{index}",
+                    )  # fmt: skip
+                    run.measure(
+                        "tracing", f"GET /users/{{id}}, {name}", load,
+                        connections=conns, database=seeded.database, server=service,
+                    )  # fmt: skip
+        received = _sink_stats(sink.port)
+        run.notes.append(
+            f"tracing: the OTLP sink received {received['exports']:,} exports "
+            f"({received['bytes'] / 1024:,.0f} KiB) from the {report.TRACING_ON} rounds"
+        )
+    finally:
+        sink.stop()
+
+
+def _sink_stats(port: int) -> dict[str, int]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", "/stats")
+        stats: dict[str, int] = json.loads(connection.getresponse().read())
+        return stats
+    finally:
+        connection.close()
 
 
 def _loop_name(uvloop: bool) -> str:
@@ -245,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
             _floors(run, main_db)
             _cold_starts(run, main_db)
             _service_scenarios(run, main_db)
+            _tracing(run, main_db)
             _list_target(run, main_db)
     except BaseException:
         # Errors name a server's log in this directory: leave it where they say.

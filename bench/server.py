@@ -115,6 +115,13 @@ def start_ceiling(log: Path, *, uvloop: bool) -> Server:
     return _start(command, dict(os.environ), port, "/users/1", log)
 
 
+def start_otlp_sink(log: Path) -> Server:
+    """bench/otlpsink.py: where the service sends its spans when tracing is on."""
+    port = procs.free_port()
+    command = [sys.executable, "-m", "bench.otlpsink", "--port", str(port)]
+    return _start(command, dict(os.environ), port, "/stats", log)
+
+
 def uses_uvloop(server: Server) -> bool:
     """The ceiling must run on the service's event loop: look for uvloop in its memory map."""
     return procs.uses_library(server.pid, "uvloop/loop.")

@@ -5,18 +5,22 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from service import handlers, health, memory
+from service import docs, handlers, health, memory
 from service.auth import Authenticator, auth_middleware
 from service.config import Settings
 from service.db import Database
 from service.errors import error_middleware
-from service.keys import AUTH, DATABASE, METRICS, OPENAPI, READINESS, SETTINGS
+from service.keys import AUTH, DATABASE, METRICS, OPENAPI, READINESS, SETTINGS, TRACING
 from service.logs import request_id_middleware
 from service.metrics import Metrics, metrics_handler, metrics_middleware
 from service.migrations import latest_version, load_migrations
+
+if TYPE_CHECKING:
+    from service.tracing import Tracing
 
 
 def create_app(settings: Settings, metrics: Metrics | None = None) -> web.Application:
@@ -24,10 +28,13 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> web.Applic
     problem = settings.auth_problem()
     if problem is not None:
         raise problem
+    tracing = _tracing(settings)
     app = web.Application(
-        # Outermost first: ids for every log line, then metrics and drain on the final
-        # response, then the one place errors become JSON, then authentication.
+        # Outermost first: the request's trace span (tracing on) around all the rest, ids for
+        # every log line, then metrics and drain on the final response, then the one place
+        # errors become JSON, then authentication.
         middlewares=[
+            *([] if tracing is None else [tracing.middleware]),
             request_id_middleware,
             metrics_middleware,
             health.drain_middleware,
@@ -37,7 +44,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> web.Applic
         client_max_size=settings.max_body_bytes,
     )
     metrics = metrics or Metrics()
-    database = Database(settings, metrics)
+    database = Database(settings, metrics, None if tracing is None else tracing.connection_class)
     app[SETTINGS] = settings
     app[METRICS] = metrics
     app[DATABASE] = database
@@ -50,6 +57,9 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> web.Applic
         cache_seconds=settings.readiness_cache_seconds,
     )
     app[OPENAPI] = resources.files("service").joinpath("openapi.json").read_bytes()
+    if tracing is not None:
+        app[TRACING] = tracing
+        app.cleanup_ctx.append(tracing.run)  # first up, last down: spans of the drain are sent
     app.cleanup_ctx.append(_database_pool)
     app.cleanup_ctx.append(memory.release_free_memory)
 
@@ -58,6 +68,8 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> web.Applic
     if settings.metrics_port is None:
         app.router.add_get("/metrics", metrics_handler, allow_head=False)
     app.router.add_get("/openapi.json", _openapi, allow_head=False)
+    if settings.docs_enabled:
+        docs.add_routes(app)
     return app
 
 
@@ -67,6 +79,15 @@ def create_metrics_app(metrics: Metrics) -> web.Application:
     app[METRICS] = metrics
     app.router.add_get("/metrics", metrics_handler, allow_head=False)
     return app
+
+
+def _tracing(settings: Settings) -> Tracing | None:
+    if settings.tracing is None:
+        return None
+    # Imported only now: with tracing off, OpenTelemetry is never loaded and nothing is paid.
+    from service.tracing import Tracing  # noqa: PLC0415
+
+    return Tracing(settings.tracing)
 
 
 async def _database_pool(app: web.Application) -> AsyncIterator[None]:

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from service.auth import ApiKey, parse_api_keys
 
@@ -94,6 +94,12 @@ VARIABLES: tuple[Variable, ...] = (
         "monitoring only.",
     ),
     Variable(
+        "DOCS_ENABLED",
+        "true",
+        "Serve interactive API documentation (Swagger UI, from the image itself) at /docs; "
+        "false answers 404 there. /openapi.json is served either way.",
+    ),
+    Variable(
         "APP_DB_USER",
         None,
         "migrate only: create or update this least-privileged login role (read and write the "
@@ -151,10 +157,77 @@ VARIABLES: tuple[Variable, ...] = (
         "20",
         "After the drain delay: the most time in-flight requests get before the process exits.",
     ),
+    # OpenTelemetry's own variables and meanings (service/tracing.py), the subset we support.
+    Variable(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        None,
+        "Turns tracing on: base URL of an OTLP/HTTP collector (http://collector:4318); spans go "
+        "to its /v1/traces. Unset, with OTEL_EXPORTER_OTLP_TRACES_ENDPOINT unset too: no "
+        "tracing, and OpenTelemetry is not even imported.",
+    ),
+    Variable(
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        None,
+        "Turns tracing on too: the full URL spans are sent to, path included. Wins over "
+        "OTEL_EXPORTER_OTLP_ENDPOINT.",
+    ),
+    Variable(
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "http/protobuf",
+        "Only http/protobuf (OTLP over HTTP, port 4318) is supported: grpc is refused at start.",
+    ),
+    Variable("OTEL_SDK_DISABLED", "false", "true turns tracing off whatever the endpoint."),
+    Variable(
+        "OTEL_SERVICE_NAME",
+        None,
+        "service.name of the spans (else the one in OTEL_RESOURCE_ATTRIBUTES, else user-service).",
+    ),
+    Variable(
+        "OTEL_RESOURCE_ATTRIBUTES",
+        None,
+        "More attributes of every span's resource: key=value pairs, comma-separated, values "
+        "percent-encoded (deployment.environment.name=prod,k8s.namespace.name=users).",
+    ),
+    Variable(
+        "OTEL_TRACES_SAMPLER",
+        "parentbased_always_on",
+        "always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or "
+        "parentbased_traceidratio. The parentbased ones follow the sampled flag of the "
+        "caller's traceparent and decide alone only for requests that have none.",
+    ),
+    Variable(
+        "OTEL_TRACES_SAMPLER_ARG",
+        None,
+        "The traceidratio samplers' share of traces kept, 0 to 1 (default 1); other samplers "
+        "take no argument.",
+    ),
 )
 VARIABLE_NAMES = frozenset(v.name for v in VARIABLES)
 _DEFAULTS = {v.name: v.default for v in VARIABLES}
 _SECRETS = frozenset(v.name for v in VARIABLES if v.secret)
+
+
+# OTEL_TRACES_SAMPLER values (OpenTelemetry's names); those ending in traceidratio take a ratio.
+TRACES_SAMPLERS = (
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+)
+OTLP_PROTOCOL = "http/protobuf"
+
+
+@dataclass(frozen=True, slots=True)
+class TracingSettings:
+    """OpenTelemetry tracing, on when an OTLP endpoint is set and OTEL_SDK_DISABLED is not true."""
+
+    endpoint: str  # the full URL spans are POSTed to
+    service_name: str
+    sampler: str
+    ratio: float  # of the traceidratio samplers
+    resource_attributes: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,8 +257,10 @@ class Settings:
     api_keys: tuple[ApiKey, ...]
     auth_disabled: bool
     metrics_port: int | None
+    docs_enabled: bool
     app_db_user: str | None
     app_db_password: str | None
+    tracing: TracingSettings | None
 
     @property
     def database_configured(self) -> bool:
@@ -259,8 +334,10 @@ class Settings:
             api_keys=api_keys,
             auth_disabled=auth_disabled,
             metrics_port=metrics_port,
+            docs_enabled=_parse(get, "DOCS_ENABLED", _boolean),
             app_db_user=app_db_user,
             app_db_password=app_db_password,
+            tracing=_tracing(get),
         )
 
     def auth_problem(self) -> ConfigError | None:
@@ -281,6 +358,8 @@ class Settings:
         values["api_keys"] = [f"{k.name}:{k.scope.value}" for k in self.api_keys]
         if self.app_db_password is not None:
             values["app_db_password"] = "***"  # noqa: S105 - the mask, not a password
+        if self.tracing is not None:
+            values["tracing"]["endpoint"] = redact_url(self.tracing.endpoint)
         return values
 
 
@@ -340,6 +419,74 @@ def _database_tls(get: Callable[[str], str], database_url: str | None) -> tuple[
             "use verify-full (or verify-ca), or give no CA file",
         )
     return mode, root_cert
+
+
+def _tracing(get: Callable[[str], str]) -> TracingSettings | None:
+    """Tracing is on iff an OTLP endpoint is set and OTEL_SDK_DISABLED is not true. Every OTEL_*
+    value is checked even when it is off, so a mistake shows before someone turns it on."""
+    disabled = _parse(get, "OTEL_SDK_DISABLED", _boolean)
+    protocol = get("OTEL_EXPORTER_OTLP_PROTOCOL")
+    if protocol != OTLP_PROTOCOL:
+        raise ConfigError(
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            f"{protocol!r} is not supported: only {OTLP_PROTOCOL} (OTLP over HTTP, port 4318)",
+        )
+    sampler = get("OTEL_TRACES_SAMPLER")
+    if sampler not in TRACES_SAMPLERS:
+        raise ConfigError(
+            "OTEL_TRACES_SAMPLER", f"{sampler!r} is not one of {', '.join(TRACES_SAMPLERS)}"
+        )
+    ratio = _parse(get, "OTEL_TRACES_SAMPLER_ARG", _optional(_ratio))
+    if ratio is not None and not sampler.endswith("traceidratio"):
+        raise ConfigError("OTEL_TRACES_SAMPLER_ARG", f"the {sampler} sampler takes no argument")
+    attributes = _parse(get, "OTEL_RESOURCE_ATTRIBUTES", _resource_attributes)
+    base = _parse(get, "OTEL_EXPORTER_OTLP_ENDPOINT", _optional(_http_url))
+    traces = _parse(get, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", _optional(_http_url))
+    # As the OTLP specification has it: the base URL gets the signal's path, the traces URL not.
+    endpoint = traces or (f"{base.rstrip('/')}/v1/traces" if base else None)
+    if disabled or endpoint is None:
+        return None
+    named = get("OTEL_SERVICE_NAME") or dict(attributes).get("service.name", "user-service")
+    return TracingSettings(
+        endpoint=endpoint,
+        service_name=named,
+        sampler=sampler,
+        ratio=1.0 if ratio is None else ratio,
+        resource_attributes=attributes,
+    )
+
+
+def _http_url(raw: str) -> str:
+    try:
+        parts = urlsplit(raw)
+        _ = parts.port  # raises on a non-numeric port
+    except ValueError:
+        raise ValueError("is not a URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("is not an http:// or https:// URL with a host")
+    return raw
+
+
+def _ratio(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError("is not a number") from None
+    if not 0 <= value <= 1:  # NaN fails this too
+        raise ValueError("is not between 0 and 1")
+    return value
+
+
+def _resource_attributes(raw: str) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for entry in raw.split(","):
+        if not entry.strip():
+            continue
+        key, equals, value = entry.partition("=")
+        if not equals or not key.strip():
+            raise ValueError("is not comma-separated key=value pairs")
+        pairs.append((key.strip(), unquote(value.strip())))
+    return tuple(pairs)
 
 
 def _parse(get: Callable[[str], str], name: str, convert: Callable[[str], T]) -> T:

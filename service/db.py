@@ -94,9 +94,16 @@ def backoff_delays() -> AsyncIterator[float]:
 class Database:
     """Owns the pool. Until the first connection succeeds `pool` is None and requests get 503."""
 
-    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        connection_class: type[asyncpg.Connection[asyncpg.Record]] | None = None,
+    ) -> None:
         self._settings = settings
         self._metrics = metrics
+        # The pool's connections: asyncpg's own, or one that traces queries (service/tracing.py).
+        self._connection_class = connection_class or asyncpg.Connection
         self.pool: asyncpg.Pool[asyncpg.Record] | None = None
         self.last_error: str | None = "not connected yet"
         self.connected = asyncio.Event()
@@ -118,6 +125,7 @@ class Database:
                     max_size=s.pool_max_size,
                     init=self._init_connection,
                     reset=_keep_session,
+                    connection_class=self._connection_class,
                 )
             except CONNECT_ERRORS as exc:
                 self.last_error = describe(exc)

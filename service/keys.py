@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from service.db import Database
     from service.health import Readiness
     from service.metrics import Metrics
+    from service.tracing import Tracing
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -21,5 +22,7 @@ DATABASE: web.AppKey[Database] = web.AppKey("database")
 READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 OPENAPI: web.AppKey[bytes] = web.AppKey("openapi")
+# Present only while tracing is on (service/tracing.py).
+TRACING: web.AppKey[Tracing] = web.AppKey("tracing")
 # None when authentication is disabled (AUTH_DISABLED=true, or the embedded development run).
 AUTH: web.AppKey[Authenticator | None] = web.AppKey("auth")

@@ -26,6 +26,11 @@ QUIET_PATHS = frozenset({"/healthz", "/readyz", "/health", "/metrics"})
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
+# (trace_id, span_id) of the request's server span, while tracing is on and it is sampled: set
+# by service/tracing.py, stamped here, so that this module never imports OpenTelemetry.
+TraceIds = tuple[str, str]
+trace_ids_var: ContextVar[TraceIds | None] = ContextVar("trace_ids", default=None)
+TRACE_IDS: web.RequestKey[TraceIds] = web.RequestKey("trace_ids", tuple)
 
 access_logger = logging.getLogger("service.access")
 
@@ -37,12 +42,16 @@ class _Formatter(JsonFormatter):
 
 
 class _RequestIdFilter(logging.Filter):
-    """Stamps every record emitted while a request is handled with that request's id."""
+    """Stamps every record emitted while a request is handled with that request's id, and with
+    its trace and span ids when it is traced."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         request_id = request_id_var.get()
         if request_id is not None and not hasattr(record, "request_id"):
             record.request_id = request_id
+        trace_ids = trace_ids_var.get()
+        if trace_ids is not None and not hasattr(record, "trace_id"):
+            record.trace_id, record.span_id = trace_ids
         return True
 
 
@@ -133,6 +142,10 @@ class AccessLogger(AbstractAccessLogger):
             "api_key": request.get(KEY_NAME, None),  # the key's name, never the key
             "remote": request.remote,
         }
+        # Written after the request's span ended: the ids come from the request, not a context.
+        trace_ids = request.get(TRACE_IDS)
+        if trace_ids is not None:
+            fields["trace_id"], fields["span_id"] = trace_ids
         self.logger.log(level, "request", extra=fields)
 
     @property

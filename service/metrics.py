@@ -152,7 +152,7 @@ class Metrics:
 
     def observe_query(self, query: LoggedQuery) -> None:
         """asyncpg query logger: called once per query on every pooled connection."""
-        name = _query_name(query.query)
+        name = query_name(query.query)
         self.query_duration.labels(name).observe(query.elapsed)
         if query.exception is not None:
             self.query_errors.labels(name).inc()
@@ -161,7 +161,8 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def _query_name(sql: str) -> str:
+def query_name(sql: str) -> str:
+    """The name a query gives itself in its leading `-- name: x` comment, else "other"."""
     if sql.startswith(_QUERY_NAME_PREFIX):
         return sql[len(_QUERY_NAME_PREFIX) : sql.find("\n")].strip() or "other"
     return "other"

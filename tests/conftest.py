@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ from service.config import Settings
 from service.devdb import EmbeddedPostgres
 from service.keys import DATABASE
 from service.migrations import apply_migrations, load_migrations
-from tests.helpers import WRITE_AUTH, base_environ
+from tests.helpers import WRITE_AUTH, Role, base_environ
 from tests.procs import ServiceGroup
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,3 +138,24 @@ async def client(
 ) -> TestClient[web.Request, web.Application]:
     built: TestClient[web.Request, web.Application] = await make_client(settings)
     return built
+
+
+@pytest.fixture
+async def role(database_url: str) -> AsyncIterator[Role]:
+    """A login role with a distinctive password and just the rights the service needs."""
+    suffix = secrets.token_hex(4)
+    parts = urlsplit(database_url)
+    assert parts.hostname and parts.port
+    made = Role(f"logs_{suffix}", f"S3cret-{suffix}-pw", parts.hostname, parts.port, parts.path[1:])
+    admin = await asyncpg.connect(database_url)
+    try:
+        await admin.execute(f"CREATE ROLE {made.name} LOGIN PASSWORD '{made.password}'")
+        await admin.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON users TO {made.name};"
+            f"GRANT SELECT ON schema_migrations TO {made.name};"
+            "TRUNCATE users RESTART IDENTITY"
+        )
+        yield made
+    finally:
+        await admin.execute(f"DROP OWNED BY {made.name}; DROP ROLE {made.name}")
+        await admin.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import pytest
 
@@ -30,3 +31,16 @@ def base_environ(database_url: str, **overrides: str) -> dict[str, str]:
         "API_KEYS": TEST_API_KEYS,
         **overrides,
     }
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    password: str
+    host: str
+    port: int
+    database: str
+
+    def url(self, password: str | None = None) -> str:
+        secret = self.password if password is None else password
+        return f"postgresql://{self.name}:{secret}@{self.host}:{self.port}/{self.database}"

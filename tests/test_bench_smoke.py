@@ -39,8 +39,16 @@ EXPECTED_ROWS = [
     ],
     ("list", r"first page, [\d,]+ users", 1),
     ("list", r"deep page \(row [\d,]+\), [\d,]+ users", 1),
+    ("tracing", r"GET /users/\{id\}, tracing off", 64),
+    ("tracing", r"GET /users/\{id\}, tracing on, ratio 0\.01", 64),
 ]
-TARGETS = ["GET by id @64 vs framework ceiling", "POST @64 vs GET by id", "cold start", "idle RSS"]
+TARGETS = [
+    "GET by id @64 vs framework ceiling",
+    "POST @64 vs GET by id",
+    "cold start",
+    "idle RSS",
+    "server CPU per GET, tracing on, ratio 0.01 vs tracing off",
+]
 
 
 @pytest.mark.slow

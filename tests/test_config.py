@@ -37,8 +37,10 @@ def test_defaults() -> None:
         api_keys=(),
         auth_disabled=False,
         metrics_port=None,
+        docs_enabled=True,
         app_db_user=None,
         app_db_password=None,
+        tracing=None,
     )
 
 

@@ -5,14 +5,12 @@ from __future__ import annotations
 import re
 import secrets
 import signal
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import aiohttp
-import asyncpg
 import pytest
 
+from tests.helpers import Role
 from tests.procs import LogLine, Service, ServiceGroup, clean_environ
 
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -29,40 +27,6 @@ ACCESS_FIELDS = {
     "remote",
 }
 PROBES = ("/healthz", "/readyz", "/health", "/metrics")
-
-
-@dataclass(frozen=True)
-class Role:
-    name: str
-    password: str
-    host: str
-    port: int
-    database: str
-
-    def url(self, password: str | None = None) -> str:
-        secret = self.password if password is None else password
-        return f"postgresql://{self.name}:{secret}@{self.host}:{self.port}/{self.database}"
-
-
-@pytest.fixture
-async def role(database_url: str) -> AsyncIterator[Role]:
-    """A login role with a distinctive password and just the rights the service needs."""
-    suffix = secrets.token_hex(4)
-    parts = urlsplit(database_url)
-    assert parts.hostname and parts.port
-    made = Role(f"logs_{suffix}", f"S3cret-{suffix}-pw", parts.hostname, parts.port, parts.path[1:])
-    admin = await asyncpg.connect(database_url)
-    try:
-        await admin.execute(f"CREATE ROLE {made.name} LOGIN PASSWORD '{made.password}'")
-        await admin.execute(
-            f"GRANT SELECT, INSERT, UPDATE, DELETE ON users TO {made.name};"
-            f"GRANT SELECT ON schema_migrations TO {made.name};"
-            "TRUNCATE users RESTART IDENTITY"
-        )
-        yield made
-    finally:
-        await admin.execute(f"DROP OWNED BY {made.name}; DROP ROLE {made.name}")
-        await admin.close()
 
 
 def check_every_line(service: Service) -> list[LogLine]:
