@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck install tools bench soak lock clean
+.PHONY: run test lint typecheck install tools bench soak lock clean chart-readme monitoring
 
 # A virtualenv with exactly the hash-locked dev dependencies, rebuilt when the lock changes.
 $(STAMP): requirements/dev.txt pyproject.toml
@@ -24,6 +24,15 @@ run: install
 ## tools: helm 3 and 4, kubectl and checkov in .tools/ (for the chart checks)
 tools:
 	scripts/install-tools.sh
+
+## chart-readme: regenerate the parameters table of helm/user-service/README.md from values.yaml
+chart-readme: install
+	$(BIN)/python scripts/chart_readme.py
+
+## monitoring: regenerate the Grafana dashboard (from scripts/grafana_dashboard.py) and the plain
+## rules file monitoring/user-service-rules.yaml (from the chart's PrometheusRule)
+monitoring: install tools
+	HELM=.tools/bin/helm $(BIN)/python scripts/render_monitoring.py
 
 lint: install
 	$(BIN)/ruff check .
