@@ -7,7 +7,6 @@ PostgreSQL are measured by reading their counters before and after each run.
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -99,13 +98,6 @@ def tcp_connections_to(pid: int, port: int) -> int:
 def uses_library(pid: int, fragment: str) -> bool:
     """Whether the process mapped a shared object whose path contains `fragment`."""
     return fragment in (_PROC / str(pid) / "maps").read_text()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def machine_busy_seconds() -> float:

@@ -42,7 +42,7 @@ from bench.harness import (
     serving,
     wrk_load,
 )
-from bench.server import ROOT, start_ceiling, start_otlp_sink, uses_uvloop
+from bench.server import REPO, start_ceiling, start_otlp_sink, uses_uvloop
 from service.devdb import EmbeddedPostgres
 
 
@@ -352,7 +352,7 @@ def _write(text: str, figures: dict[str, object], output: Path) -> None:
 
 def _output_path(args: argparse.Namespace, started: datetime) -> Path:
     prefix = "compare-" if args.compare else "soak-" if args.soak else ""
-    default = ROOT / "bench-results" / f"{prefix}{started:%Y%m%dT%H%M%SZ}.md"
+    default = REPO / "bench-results" / f"{prefix}{started:%Y%m%dT%H%M%SZ}.md"
     output: Path = snapshot.user_path(args.output) if args.output else default
     output.parent.mkdir(parents=True, exist_ok=True)
     return output

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -12,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import procs
+from service.processes import free_port, stop_process
 
-ROOT = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -32,13 +32,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self, timeout: float = 30.0) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout)
 
 
 def _status(port: int, path: str) -> int | None:
@@ -83,13 +77,13 @@ def start_service(
     Variants (bench/variants.py) are either NAME=VALUE settings for the environment, or names
     of patches that bench.variants applies in the service's own process before serving.
     """
-    port = procs.free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
         "HOST": "127.0.0.1",
         "PORT": str(port),
-        "METRICS_PORT": str(procs.free_port()),
+        "METRICS_PORT": str(free_port()),
         "API_KEYS": f"bench:write:{api_key}",
         "LOG_LEVEL": "INFO",
         "DRAIN_DELAY_SECONDS": "0",
@@ -108,7 +102,7 @@ def start_service(
 
 
 def start_ceiling(log: Path, *, uvloop: bool) -> Server:
-    port = procs.free_port()
+    port = free_port()
     command = [sys.executable, "-m", "bench.ceiling", "--port", str(port)]
     if uvloop:
         command.append("--uvloop")
@@ -117,7 +111,7 @@ def start_ceiling(log: Path, *, uvloop: bool) -> Server:
 
 def start_otlp_sink(log: Path) -> Server:
     """bench/otlpsink.py: where the service sends its spans when tracing is on."""
-    port = procs.free_port()
+    port = free_port()
     command = [sys.executable, "-m", "bench.otlpsink", "--port", str(port)]
     return _start(command, dict(os.environ), port, "/stats", log)
 

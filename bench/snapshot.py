@@ -15,14 +15,14 @@ import sys
 import tarfile
 from pathlib import Path
 
-from bench.server import ROOT
+from bench.server import REPO
 
 _MARK = "BENCH_SERVICE_COMMIT"
 
 
 def _git(*args: str) -> bytes:
     return subprocess.run(  # noqa: S603 - fixed program, our arguments
-        ["git", "-C", str(ROOT), *args],  # noqa: S607 - git from PATH
+        ["git", "-C", str(REPO), *args],  # noqa: S607 - git from PATH
         capture_output=True,
         check=True,
     ).stdout
@@ -41,12 +41,12 @@ def reexec_if_asked(args: list[str]) -> None:
 
 def _reexec_on(ref: str, args: list[str]) -> None:
     commit = _git("rev-parse", "--verify", f"{ref}^{{commit}}").decode().strip()
-    target = ROOT / "bench-results" / f".service-{commit[:12]}"
+    target = REPO / "bench-results" / f".service-{commit[:12]}"
     if not (target / "service").is_dir():
         with tarfile.open(fileobj=io.BytesIO(_git("archive", commit, "service"))) as archive:
             archive.extractall(target, filter="data")
     if not (target / "bench").exists():
-        (target / "bench").symlink_to(ROOT / "bench")
+        (target / "bench").symlink_to(REPO / "bench")
     env = {**os.environ, _MARK: commit, "BENCH_CWD": os.getcwd()}
     print(f"bench: measuring service/ at {ref} ({commit[:12]})", file=sys.stderr, flush=True)
     os.chdir(target)

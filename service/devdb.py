@@ -16,12 +16,13 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from service.processes import free_port, stop_process
 
 _SYSTEM_USER = "user-service-pg"
 _PR_SET_PDEATHSIG = 1
@@ -40,13 +41,6 @@ def _installed_package() -> Path:
             "or set DATABASE_URL"
         )
     return Path(next(iter(spec.submodule_search_locations)))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _parent_death_signal() -> Callable[[], None]:
@@ -73,7 +67,7 @@ class EmbeddedPostgres:
         Debian's /usr/lib/postgresql/15/bin, built with OpenSSL (the wheel's is not)."""
         self.root = Path(tempfile.mkdtemp(prefix="user-service-pg-"))
         self.data_dir = self.root / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.password = secrets.token_urlsafe(24)
         self.user = "postgres"
         self._settings = settings or {}
@@ -204,14 +198,8 @@ class EmbeddedPostgres:
     def stop(self, timeout: float = 15.0) -> None:
         """Fast shutdown (SIGINT): open sessions are cut, committed data is kept."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            stop_process(process, timeout, signal.SIGINT)
 
     def cleanup(self) -> None:
         self.stop()

@@ -17,18 +17,15 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 
 from service.app import create_app
 from service.config import Settings
 from service.devdb import EmbeddedPostgres
 from service.keys import DATABASE
 from service.migrations import apply_migrations, load_migrations
-from tests.helpers import WRITE_AUTH, Role, base_environ
+from tests.helpers import WRITE_AUTH, Client, MakeClient, Role, base_environ
 from tests.procs import ServiceGroup
 
-ROOT = Path(__file__).resolve().parent.parent
 # Speed over durability: the test server's data is thrown away anyway.
 FAST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 
@@ -115,15 +112,13 @@ def settings(database_url: str) -> Settings:
 @pytest.fixture
 async def make_client(
     aiohttp_client: ClientFactory,
-) -> Callable[[Settings], Any]:
+) -> MakeClient:
     """Builds the real app from settings and waits until its pool is connected. Its requests
     carry the test write key unless they set their own Authorization header."""
 
-    async def build(settings: Settings) -> TestClient[web.Request, web.Application]:
+    async def build(settings: Settings) -> Client:
         app = create_app(settings)
-        client: TestClient[web.Request, web.Application] = await aiohttp_client(
-            app, headers=WRITE_AUTH
-        )
+        client: Client = await aiohttp_client(app, headers=WRITE_AUTH)
         await app[DATABASE].connected.wait()
         return client
 
@@ -132,11 +127,11 @@ async def make_client(
 
 @pytest.fixture
 async def client(
-    make_client: Callable[[Settings], Any],
+    make_client: MakeClient,
     settings: Settings,
     db: asyncpg.Connection[asyncpg.Record],
-) -> TestClient[web.Request, web.Application]:
-    built: TestClient[web.Request, web.Application] = await make_client(settings)
+) -> Client:
+    built: Client = await make_client(settings)
     return built
 
 

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
 
+from service.config import Settings
+
+REPO = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
 # API keys of the test runs (never real): one that may write, one that may only read.
 WRITE_KEY = "test-write-key-0123456789abcdef"
@@ -16,11 +25,30 @@ WRITE_AUTH = {"Authorization": f"Bearer {WRITE_KEY}"}
 READ_AUTH = {"Authorization": f"Bearer {READ_KEY}"}
 
 
-def skip_or_fail(reason: str) -> None:
+# The real app under test (the aiohttp_client fixture), and the make_client fixture building one.
+Client = TestClient[web.Request, web.Application]
+MakeClient = Callable[[Settings], Any]
+
+
+def skip_or_fail(reason: str) -> NoReturn:
     """Where a tool is missing: skip on a laptop, but fail in CI, where it must be installed."""
     if IN_CI:
-        pytest.fail(f"{reason} (CI=true: this must run in CI)")
+        pytest.fail(f"{reason} (CI=true: this must run in CI, not skip)", pytrace=False)
     pytest.skip(reason)
+
+
+async def scrape(client: Client) -> str:
+    """GET /metrics: the Prometheus text exposition."""
+    response = await client.get("/metrics")
+    assert response.status == 200
+    assert response.headers["Content-Type"].startswith("text/plain; version=")
+    return await response.text()
+
+
+def as_role(url: str, role: str, password: str) -> str:
+    """The same server and database as `url`, logging in as another role."""
+    parts = urlsplit(url)
+    return parts._replace(netloc=f"{role}:{password}@{parts.hostname}:{parts.port}").geturl()
 
 
 def base_environ(database_url: str, **overrides: str) -> dict[str, str]:

@@ -18,7 +18,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from tests.procs import free_port
+from service.processes import free_port
 
 # Run with `python -c`: builds and starts the app from the environment, prints the opentelemetry
 # modules then loaded (none while tracing is off), as JSON on its last line.

@@ -12,7 +12,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from service.processes import free_port, stop_process
+from tests.helpers import REPO
+
 LogLine = dict[str, Any]
 # What the operating system and Python need; everything else is the test's to give.
 _INHERITED = ("PATH", "LANG", "LC_ALL", "TMPDIR", "HOME")
@@ -31,14 +32,6 @@ _INHERITED = ("PATH", "LANG", "LC_ALL", "TMPDIR", "HOME")
 # Unless a test says otherwise: loopback, no drain delay, and no authentication (the tests of
 # authentication set API_KEYS themselves; tests/test_auth.py).
 _SERVE_DEFAULTS = {"HOST": "127.0.0.1", "DRAIN_DELAY_SECONDS": "0", "AUTH_DISABLED": "true"}
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on (nor will, unless a test starts something on it)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def clean_environ(**variables: str) -> dict[str, str]:
@@ -53,7 +46,7 @@ def run_cli(
     return subprocess.run(
         [sys.executable, "-m", "service", *args],
         env=dict(env),
-        cwd=ROOT,
+        cwd=REPO,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -177,13 +170,7 @@ class Service:
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM by PID, then SIGKILL if it won't go; idempotent."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout)
 
 
 @dataclass
@@ -204,7 +191,7 @@ class ServiceGroup:
             process = subprocess.Popen(
                 [sys.executable, "-m", "service", "serve"],
                 env={**_SERVE_DEFAULTS, **env, "PORT": str(port)},
-                cwd=ROOT,
+                cwd=REPO,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 from aiohttp import ClientSession
@@ -11,15 +11,10 @@ from aiohttp import ClientSession
 from service.app import create_app
 from service.auth import digest, parse_api_keys
 from service.config import ConfigError, Settings
+from service.processes import free_port
 from tests.exposition import series
-from tests.helpers import READ_AUTH, READ_KEY, WRITE_AUTH, WRITE_KEY, base_environ
-from tests.procs import ServiceGroup, clean_environ, free_port, http_get, run_cli
-
-if TYPE_CHECKING:
-    from aiohttp import web
-    from aiohttp.test_utils import TestClient
-
-    Client = TestClient[web.Request, web.Application]
+from tests.helpers import READ_AUTH, READ_KEY, WRITE_AUTH, WRITE_KEY, Client, base_environ
+from tests.procs import ServiceGroup, clean_environ, http_get, run_cli
 
 USER = {"username": "keyed", "email": "keyed@example.com"}
 WRITE_ROUTES = [

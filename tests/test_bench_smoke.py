@@ -16,9 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import skip_or_fail
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import REPO, skip_or_fail
 
 # Every row the report must hold: (group, scenario name as a regular expression, connections).
 EXPECTED_ROWS = [
@@ -58,7 +56,7 @@ def test_smoke_run_writes_a_complete_report(tmp_path: Path) -> None:
     output = tmp_path / "report.md"
     result = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke", "--no-install", "--output", str(output)],
-        cwd=ROOT,
+        cwd=REPO,
         capture_output=True,
         text=True,
         timeout=600,  # a guard against a hang, not a performance threshold
@@ -95,7 +93,7 @@ def test_tiny_soak_writes_samples_and_slopes(tmp_path: Path) -> None:
             "--soak-rate", "20", "--sample-seconds", "2", "--users", "1000",
             "--output", str(output),
         ],
-        cwd=ROOT,
+        cwd=REPO,
         capture_output=True,
         text=True,
         timeout=120,  # a guard against a hang, not a performance threshold

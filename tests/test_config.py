@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import pytest
 
 from service.config import VARIABLES, ConfigError, Settings, redact_url
-from tests.procs import ROOT, clean_environ, run_cli
+from tests.helpers import REPO
+from tests.procs import clean_environ, run_cli
 
 PASSWORD = "S3cret-config-7f2a"
 
@@ -158,7 +159,7 @@ def test_serve_with_an_invalid_variable_exits_2_with_one_line_naming_it(case: Ca
 
 def read_env_example() -> list[tuple[str, str | None, str]]:
     """(name, default or None when commented out, the comment above it) per variable."""
-    text = (ROOT / ".env.example").read_text()
+    text = (REPO / ".env.example").read_text()
     blocks = text.strip().split("\n\n")[1:]  # the first block is the file's own header
     entries = []
     for block in blocks:
@@ -179,7 +180,7 @@ def test_env_example_lists_every_variable_with_its_default_and_meaning() -> None
 
 
 def test_readme_configuration_table_lists_every_variable() -> None:
-    readme = (ROOT / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     rows = re.findall(r"^\| `([A-Z][A-Z0-9_]*)` \| (?:`([^`]*)`|—) \| (.*) \|$", readme, re.M)
     assert [(name, default or None, text) for name, default, text in rows] == [
         (v.name, v.default, v.help) for v in VARIABLES

@@ -10,7 +10,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from importlib import resources
 from importlib.resources.abc import Traversable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -19,12 +19,7 @@ from service import docs
 from service.app import create_app
 from service.config import ConfigError, Settings
 from tests.docs_origins import check_no_other_origin, page_links, same_origin_path
-from tests.helpers import WRITE_AUTH, base_environ
-
-if TYPE_CHECKING:
-    from aiohttp import web
-
-    Client = TestClient[web.Request, web.Application]
+from tests.helpers import WRITE_AUTH, Client, base_environ
 
 NO_DATABASE = "postgresql://u:p@127.0.0.1:9/none"
 CONTENT_TYPES = {

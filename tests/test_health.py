@@ -4,35 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 
 from service import __version__
 from service.app import create_app
 from service.config import Settings
 from service.keys import READINESS
+from service.processes import free_port
 from tests.conftest import migrate
 from tests.exposition import series, value
-from tests.helpers import base_environ
-from tests.procs import free_port
+from tests.helpers import Client, MakeClient, base_environ, scrape
 
 if TYPE_CHECKING:
-    Client = TestClient[web.Request, web.Application]
     Conn = asyncpg.Connection[asyncpg.Record]
 
-MakeClient = Callable[[Settings], Any]
 ALL_OK = {"draining": "ok", "database": "ok", "schema": "ok"}
-
-
-async def scrape(client: Client) -> str:
-    response = await client.get("/metrics")
-    assert response.status == 200
-    return await response.text()
 
 
 def total(text: str, name: str) -> float:

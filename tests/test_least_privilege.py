@@ -12,13 +12,8 @@ import asyncpg
 import pytest
 
 from service.config import Settings
-from tests.helpers import base_environ
+from tests.helpers import as_role, base_environ
 from tests.procs import clean_environ, run_cli
-
-
-def as_role(url: str, role: str, password: str) -> str:
-    parts = urlsplit(url)
-    return parts._replace(netloc=f"{role}:{password}@{parts.hostname}:{parts.port}").geturl()
 
 
 @pytest.fixture

@@ -5,37 +5,25 @@ from __future__ import annotations
 import asyncio
 import platform
 import shutil
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import asyncpg
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from service import __version__
 from service.config import Settings
 from service.metrics import LATENCY_BUCKETS
 from tests.exposition import Labels, samples, series, value
-from tests.helpers import skip_or_fail
+from tests.helpers import Client, MakeClient, scrape, skip_or_fail
 
 if TYPE_CHECKING:
-    Client = TestClient[web.Request, web.Application]
     Conn = asyncpg.Connection[asyncpg.Record]
 
-MakeClient = Callable[[Settings], Any]
 USERS, USER = "/users", "/users/{user_id}"
 
 
 def labels(**pairs: str) -> Labels:
     return frozenset(pairs.items())
-
-
-async def scrape(client: Client) -> str:
-    response = await client.get("/metrics")
-    assert response.status == 200
-    assert response.headers["Content-Type"].startswith("text/plain; version=")
-    return await response.text()
 
 
 async def known_traffic(client: Client) -> None:
@@ -130,7 +118,6 @@ async def test_exposition_passes_promtool_check_metrics(client: Client) -> None:
     promtool = shutil.which("promtool")
     if promtool is None:
         skip_or_fail("promtool not found (Debian: apt-get install prometheus)")
-        return
     await known_traffic(client)
     exposition = (await scrape(client)).encode()
     check = await asyncio.create_subprocess_exec(

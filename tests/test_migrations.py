@@ -12,7 +12,9 @@ from urllib.parse import urlsplit
 import asyncpg
 
 from service.migrations import load_migrations
-from tests.procs import ROOT, LogLine, clean_environ, free_port, parse_log, run_cli
+from service.processes import free_port
+from tests.helpers import REPO
+from tests.procs import LogLine, clean_environ, parse_log, run_cli
 
 
 def fetch(url: str, sql: str) -> list[dict[str, Any]]:
@@ -71,7 +73,7 @@ def test_concurrent_runs_both_succeed_and_apply_each_migration_once(scratch_url:
         subprocess.Popen(
             [sys.executable, "-m", "service", "migrate"],
             env=clean_environ(DATABASE_URL=scratch_url),
-            cwd=ROOT,
+            cwd=REPO,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -16,21 +16,19 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import yaml
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
-from tests.helpers import skip_or_fail
+from tests.helpers import REPO, skip_or_fail
 
-ROOT = Path(__file__).resolve().parent.parent
-MONITORING = ROOT / "monitoring"
+MONITORING = REPO / "monitoring"
 RULES = MONITORING / "user-service-rules.yaml"
 UNIT_TESTS = sorted((MONITORING / "tests").glob("*.yaml"))
 DASHBOARD = MONITORING / "grafana-dashboard.json"
-RUNBOOK = ROOT / "docs" / "runbook.md"
-HELM = ROOT / ".tools" / "bin" / "helm"
+RUNBOOK = REPO / "docs" / "runbook.md"
+HELM = REPO / ".tools" / "bin" / "helm"
 VARIABLES = ("$namespace", "$job")
 
 
@@ -74,7 +72,7 @@ def test_generated_files_are_fresh() -> None:
     if not HELM.exists():
         skip_or_fail(f"{HELM} not found: run scripts/install-tools.sh")
     check = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "render_monitoring.py"), "--check"],
+        [sys.executable, str(REPO / "scripts" / "render_monitoring.py"), "--check"],
         capture_output=True,
         text=True,
         check=False,
@@ -160,7 +158,7 @@ def test_fast_burn_pages_and_slow_burn_tickets() -> None:
 
 
 def test_chart_dashboard_is_the_importable_one() -> None:
-    chart_copy = ROOT / "helm" / "user-service" / "files" / "grafana-dashboard.json"
+    chart_copy = REPO / "helm" / "user-service" / "files" / "grafana-dashboard.json"
     assert chart_copy.read_bytes() == DASHBOARD.read_bytes()
 
 

@@ -40,10 +40,11 @@ import pytest
 import yaml
 
 from service.devdb import EmbeddedPostgres
-from tests.chart.render import NAMESPACE, RELEASE, REPO, Helm
+from service.processes import free_port, stop_process
+from tests.chart.render import NAMESPACE, RELEASE, Helm
 from tests.conftest import FAST_SETTINGS, migrate
-from tests.helpers import READ_AUTH, TEST_API_KEYS, WRITE_AUTH, skip_or_fail
-from tests.procs import Service, ServiceGroup, clean_environ, free_port
+from tests.helpers import READ_AUTH, REPO, TEST_API_KEYS, WRITE_AUTH, skip_or_fail
+from tests.procs import Service, ServiceGroup, clean_environ
 
 pytestmark = pytest.mark.slow
 
@@ -258,12 +259,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         for thread in threads:
             thread.join(10)
         if prometheus is not None:
-            prometheus.process.terminate()
-            try:
-                prometheus.process.wait(10)
-            except subprocess.TimeoutExpired:
-                prometheus.process.kill()
-                prometheus.process.wait()
+            stop_process(prometheus.process, 10)
         services.stop_all()
         postgres.cleanup()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
@@ -13,12 +13,7 @@ from jsonschema import Draft202012Validator
 
 from service.app import create_app
 from service.config import Settings
-from tests.helpers import READ_AUTH, WRITE_AUTH, base_environ
-
-if TYPE_CHECKING:
-    from aiohttp import web
-
-    Client = TestClient[web.Request, web.Application]
+from tests.helpers import READ_AUTH, WRITE_AUTH, Client, base_environ
 
 SPEC: dict[str, Any] = json.loads(
     resources.files("service").joinpath("openapi.json").read_text(encoding="utf-8")

@@ -6,16 +6,9 @@ while no request changes session state, which these tests check.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from service.keys import DATABASE
 from tests.exposition import series
-
-if TYPE_CHECKING:
-    from aiohttp import web
-    from aiohttp.test_utils import TestClient
-
-    Client = TestClient[web.Request, web.Application]
+from tests.helpers import Client
 
 
 async def queries_by_name(client: Client) -> dict[str, float]:

@@ -17,8 +17,9 @@ import aiohttp
 import pytest
 
 from service.config import ConfigError, Settings, TracingSettings
+from service.processes import free_port
 from service.tracing import FLUSH_SECONDS
-from tests.helpers import TEST_API_KEYS, WRITE_AUTH, WRITE_KEY, Role
+from tests.helpers import REPO, TEST_API_KEYS, WRITE_AUTH, WRITE_KEY, Role
 from tests.otlp import (
     CLIENT,
     MODULES_AFTER_START,
@@ -28,7 +29,7 @@ from tests.otlp import (
     OtlpReceiver,
     ReceivedSpan,
 )
-from tests.procs import ROOT, LogLine, Service, ServiceGroup, clean_environ, free_port
+from tests.procs import LogLine, Service, ServiceGroup, clean_environ
 
 # Callers' trace contexts (W3C traceparent: version-trace id-parent span id-flags).
 TRACE_POST, PARENT_POST = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
@@ -309,7 +310,7 @@ def _modules_loaded(env: Mapping[str, str]) -> list[str]:
     result = subprocess.run(
         [sys.executable, "-c", MODULES_AFTER_START],
         env=dict(env),
-        cwd=ROOT,
+        cwd=REPO,
         capture_output=True,
         text=True,
         timeout=30,

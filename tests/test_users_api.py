@@ -8,14 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 
 from service.config import Settings
-from tests.helpers import base_environ
+from tests.helpers import Client, base_environ
 
 if TYPE_CHECKING:
-    Client = TestClient[web.Request, web.Application]
     Conn = asyncpg.Connection[asyncpg.Record]
 
 

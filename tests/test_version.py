@@ -7,11 +7,11 @@ import tomllib
 import yaml
 
 from service import __version__
-from tests.procs import ROOT
+from tests.helpers import REPO
 
 
 def test_version_is_the_same_everywhere() -> None:
-    with (ROOT / "pyproject.toml").open("rb") as f:
+    with (REPO / "pyproject.toml").open("rb") as f:
         assert tomllib.load(f)["project"]["version"] == __version__
-    chart = yaml.safe_load((ROOT / "helm/user-service/Chart.yaml").read_text())
+    chart = yaml.safe_load((REPO / "helm/user-service/Chart.yaml").read_text())
     assert chart["appVersion"] == __version__

@@ -8,20 +8,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
 
-from .render import REPO, Helm, Render
+from tests.helpers import REPO, skip_or_fail
+
+from .render import Helm, Render
 
 TOOLS = REPO / ".tools" / "bin"
-
-
-def skip_or_fail(reason: str) -> NoReturn:
-    """Skip on a developer machine; fail under CI=true, where chart tests must run."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: chart tests must run, not skip)", pytrace=False)
-    pytest.skip(reason)
 
 
 def find_helm(name: str) -> Helm:

@@ -13,7 +13,8 @@ from typing import Any
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import REPO
+
 CHART = REPO / "helm" / "user-service"
 RELEASE = "user-service"
 NAMESPACE = "user-service"

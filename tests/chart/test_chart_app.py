@@ -12,8 +12,9 @@ import pytest
 from service.app import create_app, create_metrics_app
 from service.config import VARIABLE_NAMES, VARIABLES, Settings
 from service.metrics import Metrics
+from tests.helpers import REPO
 
-from .render import REPO, Helm, Obj, Render, container_env, env_map
+from .render import Helm, Obj, Render, container_env, env_map
 
 pytestmark = pytest.mark.chart
 

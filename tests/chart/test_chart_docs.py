@@ -20,7 +20,9 @@ import jsonschema
 import pytest
 import yaml
 
-from .render import CHART, REPO, Helm, Obj, Render, container_env, selects
+from tests.helpers import REPO
+
+from .render import CHART, Helm, Obj, Render, container_env, selects
 from .test_chart_platform import admits
 from .test_chart_topology import install_notes
 

@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
-from .render import REPO, Helm, Obj, Render, container_env
+from tests.helpers import REPO
+
+from .render import Helm, Obj, Render, container_env
 
 pytestmark = pytest.mark.chart
 

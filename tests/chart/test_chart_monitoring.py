@@ -15,8 +15,9 @@ import pytest
 import yaml
 
 from service.metrics import LATENCY_BUCKETS
+from tests.helpers import REPO
 
-from .render import CHART, NAMESPACE, RELEASE, REPO, Helm, Obj
+from .render import CHART, NAMESPACE, RELEASE, Helm, Obj
 
 # scripts/ is no package (its scripts run standalone), so the validator is imported by path.
 sys.path.insert(0, str(REPO / "scripts"))

@@ -22,7 +22,9 @@ from xml.etree import ElementTree
 import pytest
 import yaml
 
-from .render import CHART, REPO, Helm, Render
+from tests.helpers import REPO
+
+from .render import CHART, Helm, Render
 from .test_chart_topology import install_notes
 
 # scripts/ is no package (its scripts run standalone), so the generator is imported by path.

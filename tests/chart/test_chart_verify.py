@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import TOOLS, skip_or_fail
-from .render import REPO, Helm
+from tests.helpers import REPO, skip_or_fail
+
+from .conftest import TOOLS
+from .render import Helm
 
 pytestmark = pytest.mark.chart
 

@@ -13,16 +13,16 @@ import secrets
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from typing import NoReturn
 
 import pytest
+
+from tests.helpers import REPO, skip_or_fail
 
 from .dockerctl import (
     API_KEYS,
     APP_IMAGE,
     HARDENED,
     POSTGRES_IMAGE,
-    REPO,
     Api,
     Docker,
     Postgres,
@@ -32,13 +32,6 @@ from .dockerctl import (
 )
 
 pytestmark = pytest.mark.container
-
-
-def skip_or_fail(reason: str) -> NoReturn:
-    """Skip on a developer machine; fail under CI=true, where these tests must run."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: container tests must run, not skip)", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

@@ -13,10 +13,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
 APP_IMAGE = os.environ.get("USER_SERVICE_IMAGE", "user-service:dev")
 POSTGRES_IMAGE = "user-service/postgres-standin:15"
 # How the chart's securityContext runs the pod: read-only root, only /tmp writable, the image's

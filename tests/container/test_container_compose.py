@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import urllib.error
 import urllib.request
@@ -22,8 +21,10 @@ from typing import Any
 
 import pytest
 
-from .conftest import skip_or_fail
-from .dockerctl import POSTGRES_IMAGE, REPO, Docker, wait_for
+from service.processes import free_port
+from tests.helpers import REPO, skip_or_fail
+
+from .dockerctl import POSTGRES_IMAGE, Docker, wait_for
 
 pytestmark = pytest.mark.container
 COMPOSE = REPO / "compose.yaml"
@@ -53,11 +54,7 @@ def compose_cli(major: str, docker: Docker | None = None) -> list[str] | None:
 def require_compose(major: str, docker: Docker | None = None) -> list[str]:
     argv = compose_cli(major, docker)
     if argv is None:
-        # v1 is the one the toolchain guarantees (Debian); v2 comes from a PyPI sdist, best effort.
-        reason = f"Compose {major} not installed (scripts/docker-up.sh installs it)"
-        if major == "v1":
-            skip_or_fail(reason)
-        pytest.skip(reason)
+        skip_or_fail(f"Compose {major} not installed (scripts/docker-up.sh installs it)")
     return argv
 
 
@@ -68,13 +65,6 @@ def test_compose_file_parses(major: str) -> None:
         cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def moment(timestamp: str) -> float:

@@ -8,7 +8,9 @@ import tomllib
 
 import pytest
 
-from .dockerctl import REPO, Docker
+from tests.helpers import REPO
+
+from .dockerctl import Docker
 
 pytestmark = pytest.mark.container
 

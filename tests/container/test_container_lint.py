@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import skip_or_fail
-from .dockerctl import REPO
+from tests.helpers import REPO, skip_or_fail
 
 pytestmark = pytest.mark.container
 

@@ -18,9 +18,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.chart.render import REPO, Helm
+from tests.chart.render import Helm
 from tests.container.dockerctl import APP_IMAGE, POSTGRES_IMAGE, Docker, docker_binary
-from tests.helpers import skip_or_fail
+from tests.helpers import REPO, skip_or_fail
 
 from .kubelet import Node
 from .release import FIGURES, Release, run_values

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.chart.render import REPO
+from tests.helpers import REPO
 
 from .kubelet import JobRun
 from .release import Release, json_logs, record

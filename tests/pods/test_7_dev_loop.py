@@ -32,8 +32,8 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.chart.render import REPO
 from tests.container.dockerctl import Docker
+from tests.helpers import REPO
 
 from .release import Release, record
 

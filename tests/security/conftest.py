@@ -15,9 +15,9 @@ import asyncpg
 import pytest
 
 from tests.conftest import database_in
-from tests.helpers import TEST_API_KEYS
+from tests.helpers import TEST_API_KEYS, as_role
 from tests.procs import Service, ServiceGroup, clean_environ, run_cli
-from tests.security.helpers import CAMPAIGN_KEY, DB_PASSWORD, SecureDatabase, as_role, schema_of
+from tests.security.helpers import CAMPAIGN_KEY, DB_PASSWORD, SecureDatabase, schema_of
 
 _SUMMARIES: list[list[str]] = []
 

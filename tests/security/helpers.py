@@ -7,7 +7,6 @@ import secrets
 import socket
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -28,11 +27,6 @@ class SecureDatabase:
     # The least-privileged app role, with DB_PASSWORD: what the service uses.
     app_url: str = field(repr=False)
     schema: tuple[str, ...]  # schema_of() right after migrate
-
-
-def as_role(url: str, role: str, password: str) -> str:
-    parts = urlsplit(url)
-    return parts._replace(netloc=f"{role}:{password}@{parts.hostname}:{parts.port}").geturl()
 
 
 async def users_table(url: str) -> dict[int, tuple[str, str]]:

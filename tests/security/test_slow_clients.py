@@ -19,8 +19,9 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import ClientSession, TCPConnector, web
 
+from service.processes import free_port
 from tests.helpers import WRITE_AUTH
-from tests.procs import Service, free_port
+from tests.procs import Service
 from tests.security.conftest import record_summary
 
 pytestmark = pytest.mark.slow
