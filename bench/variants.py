@@ -47,7 +47,7 @@ def _no_metrics() -> None:
     """Neither the request metrics middleware nor the per-query logger."""
     import service.app  # noqa: PLC0415
     from service.db import Database  # noqa: PLC0415
-    from service.keys import Handler  # noqa: PLC0415
+    from service.state import Handler  # noqa: PLC0415
 
     @web.middleware
     async def passthrough(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -227,7 +227,7 @@ def _page_json_from_postgres() -> None:
     import json  # noqa: PLC0415
 
     from service import handlers  # noqa: PLC0415
-    from service.keys import DATABASE  # noqa: PLC0415
+    from service.state import DATABASE  # noqa: PLC0415
     from service.pagination import decode_cursor, encode_cursor, parse_limit  # noqa: PLC0415
     from service.users import PagePosition  # noqa: PLC0415
     from service.validation import reject_unknown_query  # noqa: PLC0415

@@ -14,7 +14,7 @@ from dataclasses import replace
 import asyncpg
 
 from service import __version__
-from service.auth import digest, new_key
+from service.api_keys import digest, new_key
 from service.config import ConfigError, Settings
 from service.db import (
     CERTIFICATE_ERRORS,

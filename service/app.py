@@ -14,10 +14,10 @@ from service.auth import Authenticator, auth_middleware
 from service.config import Settings
 from service.db import Database
 from service.errors import error_middleware
-from service.keys import AUTH, DATABASE, METRICS, OPENAPI, READINESS, SETTINGS, TRACING
 from service.logs import request_id_middleware
 from service.metrics import Metrics, metrics_handler, metrics_middleware
 from service.migrations import latest_version, load_migrations
+from service.state import AUTH, DATABASE, METRICS, OPENAPI, READINESS, SETTINGS, TRACING
 
 if TYPE_CHECKING:
     from service.tracing import Tracing

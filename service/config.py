@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-from service.auth import ApiKey, parse_api_keys
+from service.api_keys import ApiKey, parse_api_keys
 
 T = TypeVar("T")
 

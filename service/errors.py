@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import HttpVersion, HttpVersion10, HttpVersion11, web
 
-from service.keys import SETTINGS, Handler
+from service.state import SETTINGS, Handler
 
 logger = logging.getLogger(__name__)
 

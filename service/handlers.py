@@ -6,8 +6,8 @@ from aiohttp import web
 
 from service import users
 from service.errors import NotFound
-from service.keys import DATABASE, SETTINGS
 from service.pagination import decode_cursor, encode_cursor, parse_limit
+from service.state import DATABASE, SETTINGS
 from service.users import PagePosition
 from service.validation import (
     parse_new_user,

@@ -22,8 +22,8 @@ from aiohttp import web
 from service import __version__
 from service.db import Database
 from service.errors import DatabaseUnavailable
-from service.keys import READINESS, Handler
 from service.metrics import Metrics
+from service.state import READINESS, Handler
 
 _LIVE_BODY = b'{"status": "ok"}'  # constant: liveness does no work and allocates next to nothing
 

@@ -16,7 +16,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from pythonjsonlogger.json import JsonFormatter
 
 from service.auth import KEY_NAME
-from service.keys import Handler
+from service.state import Handler
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # Accept a caller's id only if it is short and made of characters safe in logs and headers.

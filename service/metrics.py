@@ -25,8 +25,8 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from service import __version__
-from service.keys import METRICS, Handler
 from service.logs import QUIET_PATHS, route_template
+from service.state import METRICS, Handler
 
 NAMESPACE = "user_service"
 # The service answers in about a millisecond: resolve that range finely, keep a tail to 5 s.

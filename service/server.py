@@ -22,9 +22,9 @@ from aiohttp import web
 from service import listener
 from service.app import create_app, create_metrics_app
 from service.config import Settings
-from service.keys import READINESS
 from service.logs import AccessLogger
 from service.metrics import Metrics
+from service.state import READINESS
 
 logger = logging.getLogger(__name__)
 _SETTLE_SECONDS = 0.1

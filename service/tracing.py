@@ -56,9 +56,9 @@ from opentelemetry.util.types import Attributes
 
 from service import __version__
 from service.config import TracingSettings, redact_url
-from service.keys import TRACING, Handler
 from service.logs import QUIET_PATHS, TRACE_IDS, route_template, trace_ids_var
 from service.metrics import query_name
+from service.state import TRACING, Handler
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

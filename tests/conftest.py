@@ -21,8 +21,8 @@ import pytest
 from service.app import create_app
 from service.config import Settings
 from service.devdb import EmbeddedPostgres
-from service.keys import DATABASE
 from service.migrations import apply_migrations, load_migrations
+from service.state import DATABASE
 from tests.helpers import WRITE_AUTH, Client, MakeClient, Role, base_environ
 from tests.procs import ServiceGroup
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from aiohttp import ClientSession
 
+from service.api_keys import digest, parse_api_keys
 from service.app import create_app
-from service.auth import digest, parse_api_keys
 from service.config import ConfigError, Settings
 from service.processes import free_port
 from tests.exposition import series

@@ -12,8 +12,8 @@ import pytest
 from service import __version__
 from service.app import create_app
 from service.config import Settings
-from service.keys import READINESS
 from service.processes import free_port
+from service.state import READINESS
 from tests.conftest import migrate
 from tests.exposition import series, value
 from tests.helpers import Client, MakeClient, base_environ, scrape

@@ -6,7 +6,7 @@ while no request changes session state, which these tests check.
 
 from __future__ import annotations
 
-from service.keys import DATABASE
+from service.state import DATABASE
 from tests.exposition import series
 from tests.helpers import Client
 

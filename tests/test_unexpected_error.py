@@ -19,7 +19,7 @@ from aiohttp import web
 
 from service.app import create_app
 from service.config import Settings
-from service.keys import DATABASE
+from service.state import DATABASE
 
 BOOM_PATH = "/test-only/boom"
 # Text that must stay in the log and never reach the client.

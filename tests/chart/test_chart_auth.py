@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from service.auth import parse_api_keys
+from service.api_keys import parse_api_keys
 from service.config import Settings
 
 from .fake_apiserver import fake_apiserver
