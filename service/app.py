@@ -4,27 +4,38 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from importlib import resources
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from service import docs, handlers, health, memory
+from service import health, memory
 from service.auth import Authenticator, auth_middleware
 from service.config import Settings
 from service.db import Database
 from service.errors import error_middleware
 from service.logs import request_id_middleware
-from service.metrics import Metrics, metrics_handler, metrics_middleware
+from service.metrics import Metrics, metrics_middleware
 from service.migrations import latest_version, load_migrations
+from service.openapi import served_document
+from service.routes import METRICS_ROUTES, api_routes
 from service.state import AUTH, DATABASE, METRICS, OPENAPI, READINESS, SETTINGS, TRACING
 
 if TYPE_CHECKING:
     from service.tracing import Tracing
 
 
-def create_app(settings: Settings, metrics: Metrics | None = None) -> web.Application:
-    """The API app. With METRICS_PORT set, /metrics lives on create_metrics_app instead."""
+def create_app(
+    settings: Settings,
+    metrics: Metrics | None = None,
+    *,
+    request_metrics: bool = True,
+    query_metrics: bool = True,
+) -> web.Application:
+    """The API app. With METRICS_PORT set, /metrics lives on create_metrics_app instead.
+
+    request_metrics and query_metrics are always on in the service; the benchmark turns them
+    off to measure what they cost (bench/variants.py).
+    """
     problem = settings.auth_problem()
     if problem is not None:
         raise problem
@@ -36,7 +47,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> web.Applic
         middlewares=[
             *([] if tracing is None else [tracing.middleware]),
             request_id_middleware,
-            metrics_middleware,
+            *([metrics_middleware] if request_metrics else []),
             health.drain_middleware,
             error_middleware,
             auth_middleware,
@@ -44,7 +55,12 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> web.Applic
         client_max_size=settings.max_body_bytes,
     )
     metrics = metrics or Metrics()
-    database = Database(settings, metrics, None if tracing is None else tracing.connection_class)
+    database = Database(
+        settings,
+        metrics,
+        None if tracing is None else tracing.connection_class,
+        observe_queries=query_metrics,
+    )
     app[SETTINGS] = settings
     app[METRICS] = metrics
     app[DATABASE] = database
@@ -56,20 +72,14 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> web.Applic
         timeout=settings.readiness_timeout,
         cache_seconds=settings.readiness_cache_seconds,
     )
-    app[OPENAPI] = resources.files("service").joinpath("openapi.json").read_bytes()
+    app[OPENAPI] = served_document()
     if tracing is not None:
         app[TRACING] = tracing
         app.cleanup_ctx.append(tracing.run)  # first up, last down: spans of the drain are sent
     app.cleanup_ctx.append(_database_pool)
     app.cleanup_ctx.append(memory.release_free_memory)
 
-    health.add_routes(app)
-    handlers.add_routes(app)
-    if settings.metrics_port is None:
-        app.router.add_get("/metrics", metrics_handler, allow_head=False)
-    app.router.add_get("/openapi.json", _openapi, allow_head=False)
-    if settings.docs_enabled:
-        docs.add_routes(app)
+    app.add_routes(api_routes(settings))
     return app
 
 
@@ -77,7 +87,7 @@ def create_metrics_app(metrics: Metrics) -> web.Application:
     """/metrics alone, for its own port (METRICS_PORT): no API, no auth, nothing else."""
     app = web.Application()
     app[METRICS] = metrics
-    app.router.add_get("/metrics", metrics_handler, allow_head=False)
+    app.add_routes(METRICS_ROUTES)
     return app
 
 
@@ -98,7 +108,3 @@ async def _database_pool(app: web.Application) -> AsyncIterator[None]:
     connecting.cancel()
     await asyncio.gather(connecting, return_exceptions=True)
     await database.close()
-
-
-async def _openapi(request: web.Request) -> web.Response:
-    return web.Response(body=request.app[OPENAPI], content_type="application/json")

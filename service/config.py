@@ -240,6 +240,7 @@ class Settings:
     ssl_mode: str
     ssl_root_cert: str | None
     host: str
+    host_set: bool  # HOST was given; else host is its default (the embedded run picks its own)
     port: int
     log_level: str
     pool_min_size: int
@@ -317,6 +318,7 @@ class Settings:
             ssl_mode=ssl_mode,
             ssl_root_cert=ssl_root_cert,
             host=get("HOST"),
+            host_set=bool(environ.get("HOST", "").strip()),
             port=port,
             log_level=level,
             pool_min_size=pool_min,

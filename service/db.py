@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 
@@ -18,6 +19,7 @@ from service.metrics import Metrics
 from service.tls import client_ssl, describe_refused_certificate
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -58,6 +60,8 @@ CONNECT_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, asyncpg.Po
 # runs); `migrate` gives up at once.
 CERTIFICATE_ERRORS: tuple[type[BaseException], ...] = (ssl.SSLCertVerificationError,)
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.25, 10.0
+# After the drain, queries still running get this long before their connections are cut.
+_POOL_CLOSE_SECONDS = 10.0
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -80,15 +84,45 @@ def connect_kwargs(settings: Settings) -> dict[str, Any]:
     }
 
 
-def backoff_delays() -> AsyncIterator[float]:
-    async def delays() -> AsyncIterator[float]:
-        delay = _BACKOFF_FIRST
-        while True:
-            # Full jitter: replicas restarted together must not reconnect in lockstep.
-            yield random.uniform(delay / 2, delay)  # noqa: S311 - not for cryptography
-            delay = min(delay * 2, _BACKOFF_MAX)
+class DatabaseUnreachable(Exception):
+    """connect_with_retry gave up: its wait ran out while the database was still away."""
 
-    return delays()
+
+async def connect_with_retry(
+    open_connection: Callable[[], Awaitable[T]],
+    *,
+    wait_timeout: float | None = None,
+    on_failure: Callable[[str], None] | None = None,
+) -> T:
+    """Opens a connection or pool, retrying CONNECT_ERRORS with jittered exponential backoff:
+    forever when wait_timeout is None (`serve`: no crash loop), else until it runs out
+    (`migrate`). A refused certificate is raised at once when waiting is bounded: waiting does
+    not change it; `serve` keeps retrying in case it is fixed while it runs."""
+    loop = asyncio.get_running_loop()
+    deadline = math.inf if wait_timeout is None else loop.time() + wait_timeout
+    ceiling = _BACKOFF_FIRST
+    while True:
+        try:
+            return await open_connection()
+        except CONNECT_ERRORS as exc:
+            if wait_timeout is not None and isinstance(exc, CERTIFICATE_ERRORS):
+                raise
+            reason = describe(exc)
+            if on_failure is not None:
+                on_failure(reason)
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                # An outage, not a bug: the reason is enough, a traceback would be noise.
+                logger.error("database not reachable, giving up", extra={"error": reason})  # noqa: TRY400
+                raise DatabaseUnreachable(reason) from exc
+            # Full jitter: replicas restarted together must not reconnect in lockstep.
+            delay = min(random.uniform(ceiling / 2, ceiling), remaining)  # noqa: S311
+            logger.warning(
+                "database not reachable, retrying",
+                extra={"error": reason, "retry_in_seconds": round(delay, 2)},
+            )
+            await asyncio.sleep(delay)
+            ceiling = min(ceiling * 2, _BACKOFF_MAX)
 
 
 class Database:
@@ -99,9 +133,12 @@ class Database:
         settings: Settings,
         metrics: Metrics,
         connection_class: type[asyncpg.Connection[asyncpg.Record]] | None = None,
+        *,
+        observe_queries: bool = True,
     ) -> None:
         self._settings = settings
         self._metrics = metrics
+        self._observe_queries = observe_queries
         # The pool's connections: asyncpg's own, or one that traces queries (service/tracing.py).
         self._connection_class = connection_class or asyncpg.Connection
         self.pool: asyncpg.Pool[asyncpg.Record] | None = None
@@ -117,40 +154,35 @@ class Database:
     async def connect(self) -> None:
         """Creates the pool, retrying with backoff for as long as it takes (no crash loop)."""
         s = self._settings
-        async for delay in backoff_delays():
-            try:
-                self.pool = await asyncpg.create_pool(
-                    **connect_kwargs(s),
-                    min_size=s.pool_min_size,
-                    max_size=s.pool_max_size,
-                    init=self._init_connection,
-                    reset=_keep_session,
-                    connection_class=self._connection_class,
-                )
-            except CONNECT_ERRORS as exc:
-                self.last_error = describe(exc)
-                logger.warning(
-                    "database not reachable, retrying",
-                    extra={"error": self.last_error, "retry_in_seconds": round(delay, 2)},
-                )
-                await asyncio.sleep(delay)
-            else:
-                self.last_error = None
-                self.connected.set()
-                logger.info(
-                    "database pool ready",
-                    extra={"min_size": s.pool_min_size, "max_size": s.pool_max_size},
-                )
-                return
+        self.pool = await connect_with_retry(
+            lambda: asyncpg.create_pool(
+                **connect_kwargs(s),
+                min_size=s.pool_min_size,
+                max_size=s.pool_max_size,
+                init=self._init_connection,
+                reset=_keep_session,
+                connection_class=self._connection_class,
+            ),
+            on_failure=self._remember_failure,
+        )
+        self.last_error = None
+        self.connected.set()
+        logger.info(
+            "database pool ready", extra={"min_size": s.pool_min_size, "max_size": s.pool_max_size}
+        )
+
+    def _remember_failure(self, reason: str) -> None:
+        self.last_error = reason
 
     async def _init_connection(self, conn: asyncpg.Connection[asyncpg.Record]) -> None:
-        conn.add_query_logger(self._metrics.observe_query)
+        if self._observe_queries:
+            conn.add_query_logger(self._metrics.observe_query)
 
-    async def close(self, grace_seconds: float = 10.0) -> None:
+    async def close(self) -> None:
         if self.pool is None:
             return
         try:
-            await asyncio.wait_for(self.pool.close(), grace_seconds)
+            await asyncio.wait_for(self.pool.close(), _POOL_CLOSE_SECONDS)
         except TimeoutError:
             logger.warning("pool did not close in time, terminating connections")
             self.pool.terminate()
@@ -223,11 +255,11 @@ def _discard(conn: Connection) -> None:
 
 
 async def _keep_session(conn: asyncpg.Connection[asyncpg.Record]) -> None:
-    """Replaces asyncpg's reset on release (`RESET ALL; UNLISTEN *; CLOSE ALL; ...`), a second
-    round trip per request that cost 27% of a GET's CPU (docs/benchmark.md). The service never
-    changes session state on a pooled connection (no SET, LISTEN, advisory lock or cursor), and
-    asyncpg still rolls back an open transaction before this runs. tests/test_pool.py keeps
-    that promise checked."""
+    """Replaces asyncpg's reset on release (`RESET ALL; UNLISTEN *; CLOSE ALL; ...`): a second
+    round trip per request, the largest avoidable cost of a GET (docs/benchmark.md). The
+    service never changes session state on a pooled connection (no SET, LISTEN, advisory lock
+    or cursor), and asyncpg still rolls back an open transaction before this runs.
+    tests/test_pool.py keeps that promise checked."""
 
 
 def describe(exc: BaseException) -> str:

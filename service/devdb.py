@@ -205,13 +205,6 @@ class EmbeddedPostgres:
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def __enter__(self) -> EmbeddedPostgres:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.cleanup()
-
 
 def _ensure_system_user(name: str) -> None:
     import pwd  # noqa: PLC0415 - POSIX only, and only needed as root

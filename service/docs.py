@@ -1,4 +1,4 @@
-"""GET /docs: Swagger UI for /openapi.json, served from installed files, never from a CDN.
+"""GET /openapi.json, and GET /docs: Swagger UI for it, from installed files, never a CDN.
 
 Swagger UI rather than Redoc or Scalar: it is the one whose pinned dist files come from PyPI
 (swagger-ui-bundle-v2, hash-locked in requirements/main.txt like every other dependency, so the
@@ -22,6 +22,8 @@ from pathlib import PurePosixPath
 
 from aiohttp import web
 from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]  # no py.typed
+
+from service.state import OPENAPI
 
 # What the page loads, nothing more: no source maps, no demo index.html (it points at the
 # petstore), no OAuth redirect page (the API's one scheme is a bearer key).
@@ -110,9 +112,6 @@ class DocsPage:
         return asset.response()
 
 
-def add_routes(app: web.Application) -> None:
-    """/docs and its assets. Open like /openapi.json: auth_middleware guards /users only."""
-    docs = DocsPage()
-    app.router.add_get("/docs", docs.get_page, allow_head=False)
-    # One route template for every asset: one metrics label, whatever the digest.
-    app.router.add_get(ASSETS_PREFIX + "/{digest}/{name}", docs.get_asset, allow_head=False)
+async def openapi_document(request: web.Request) -> web.Response:
+    """GET /openapi.json: the document, as built once at app creation."""
+    return web.Response(body=request.app[OPENAPI], content_type="application/json")

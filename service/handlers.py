@@ -85,12 +85,3 @@ async def delete_user(request: web.Request) -> web.Response:
     if not deleted:
         raise _user_not_found()
     return web.Response(status=204)
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/users", list_users, allow_head=False)
-    app.router.add_post("/users", create_user)
-    app.router.add_get("/users/{user_id}", get_user, allow_head=False)
-    app.router.add_put("/users/{user_id}", replace_user)
-    app.router.add_patch("/users/{user_id}", patch_user)
-    app.router.add_delete("/users/{user_id}", delete_user)

@@ -1,4 +1,4 @@
-"""Liveness, readiness and the seed's /health; readiness also carries the drain state.
+"""Liveness, readiness and the combined /health; readiness also carries the drain state.
 
 Liveness answers from the process alone: a slow database must never get pods restarted.
 Readiness means "this pod can serve": it is not draining, and the database's schema is one this
@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 from aiohttp import web
@@ -42,6 +44,35 @@ class DatabaseCheck:
         return self.database == "ok"
 
 
+class RequestsInProgress:
+    """The tasks handling a request right now (drain_middleware), for the shutdown's wait."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._none = asyncio.Event()
+        self._none.set()
+
+    def add(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.add(task)
+        self._none.clear()
+
+    def discard(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not self._tasks:
+            self._none.set()
+
+    async def finish(self, within: float) -> int:
+        """Waits up to `within` seconds for every request to end, then cancels those still
+        running; returns how many it cancelled."""
+        with suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                await self._none.wait()
+        late = list(self._tasks)
+        for task in late:
+            task.cancel()
+        return len(late)
+
+
 class Readiness:
     def __init__(
         self,
@@ -61,6 +92,9 @@ class Readiness:
         self._schema = _SCHEMA_NEVER_READ
         self._in_flight: asyncio.Task[DatabaseCheck] | None = None
         self.draining = False
+        # The tasks handling a request right now (drain_middleware): at shutdown, those still
+        # running after SHUTDOWN_TIMEOUT_SECONDS are cancelled.
+        self.requests_in_progress = RequestsInProgress()
 
     def start_draining(self) -> None:
         self.draining = True
@@ -132,8 +166,9 @@ async def readiness(request: web.Request) -> web.Response:
     return web.json_response({"status": status, "checks": checks}, status=200 if ready else 503)
 
 
-async def seed_health(request: web.Request) -> web.Response:
-    """The seed's contract, kept for its clients; agrees with /readyz about the database."""
+async def combined_health(request: web.Request) -> web.Response:
+    """/health: status, database and version in one answer, for clients of the original API;
+    it agrees with /readyz about the database."""
     check = await request.app[READINESS].database()
     healthy = check.database_ok
     return web.json_response(
@@ -148,15 +183,19 @@ async def seed_health(request: web.Request) -> web.Response:
 
 @web.middleware
 async def drain_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    response = await handler(request)
-    if request.app[READINESS].draining:
+    readiness = request.app[READINESS]
+    # Always a task inside aiohttp: the shutdown cancels those that outlive its wait.
+    task = asyncio.current_task()
+    running = readiness.requests_in_progress
+    if task is not None:
+        running.add(task)
+    try:
+        response = await handler(request)
+    finally:
+        if task is not None:
+            running.discard(task)
+    if readiness.draining:
         # Existing keep-alive connections never see an endpoint change: ask clients to
         # reconnect, so their next request goes through the Service to a replica that stays.
         response.force_close()
     return response
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/healthz", liveness, allow_head=False)
-    app.router.add_get("/readyz", readiness, allow_head=False)
-    app.router.add_get("/health", seed_health, allow_head=False)

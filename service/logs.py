@@ -72,15 +72,18 @@ class _MalformedRequestFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(
-        _Formatter(
-            "{asctime}{levelname}{name}{message}",
-            style="{",
-            rename_fields={"asctime": "timestamp", "levelname": "level", "name": "logger"},
+def configure_logging(level: str, handler: logging.Handler | None = None) -> None:
+    """JSON lines on stdout (factor 11). `handler` replaces the stdout handler, keeping its own
+    formatter if it has one: the benchmark's seam for trying other ones (bench/variants.py)."""
+    handler = handler or logging.StreamHandler(sys.stdout)
+    if handler.formatter is None:
+        handler.setFormatter(
+            _Formatter(
+                "{asctime}{levelname}{name}{message}",
+                style="{",
+                rename_fields={"asctime": "timestamp", "levelname": "level", "name": "logger"},
+            )
         )
-    )
     handler.addFilter(_RequestIdFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

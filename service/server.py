@@ -16,13 +16,14 @@ import logging
 import signal
 import socket
 import time
+from collections.abc import Callable
 
 from aiohttp import web
 
 from service import listener
 from service.app import create_app, create_metrics_app
 from service.config import Settings
-from service.logs import AccessLogger
+from service.logs import AccessLogger, access_logger
 from service.metrics import Metrics
 from service.state import READINESS
 
@@ -37,14 +38,19 @@ class ForcedExit(Exception):
     """A second signal arrived during shutdown."""
 
 
-async def serve(settings: Settings) -> None:
+AppFactory = Callable[[Settings, Metrics], web.Application]
+
+
+async def serve(settings: Settings, app_factory: AppFactory = create_app) -> None:
+    """Serves until SIGTERM or SIGINT, then drains. app_factory is create_app but in the
+    benchmark, which builds the app with some of its parts off (bench/variants.py)."""
     metrics = Metrics()
-    app = create_app(settings, metrics)
+    app = app_factory(settings, metrics)
     runner = web.AppRunner(
         app,
         handle_signals=False,
         access_log_class=AccessLogger,
-        access_log=logging.getLogger("service.access"),
+        access_log=access_logger,
         shutdown_timeout=settings.shutdown_timeout,
         # aiohttp's own default is an hour: a slow or idle client would hold a socket that long.
         keepalive_timeout=settings.keepalive_timeout,
@@ -123,7 +129,14 @@ async def _shut_down(
     # exit for shutdown_timeout, then drop that request unanswered. A moment later every such
     # request is being handled like the others.
     await asyncio.sleep(_SETTLE_SECONDS)
-    # Closes idle keep-alives, waits up to shutdown_timeout for handlers, then runs cleanup_ctx
-    # (the pool closes last).
+    # aiohttp's own shutdown would wait its timeout, then only fail the requests' body reads and
+    # wait as long again: a handler waiting on the database would get twice the timeout.
+    cancelled = await app[READINESS].requests_in_progress.finish(settings.shutdown_timeout)
+    if cancelled:
+        logger.warning(
+            "shutdown timeout: cancelled requests still in progress",
+            extra={"requests": cancelled, "shutdown_timeout_seconds": settings.shutdown_timeout},
+        )
+    # Closes idle keep-alives and connections, then runs cleanup_ctx (the pool closes last).
     await runner.cleanup()
     logger.info("stopped", extra={"elapsed_seconds": round(time.monotonic() - started, 3)})

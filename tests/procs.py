@@ -180,16 +180,23 @@ class ServiceGroup:
     directory: Path
     started: list[Service] = field(default_factory=list)
 
-    def start(self, env: Mapping[str, str], *, timeout: float = 20.0) -> Service:
-        """Starts `serve` with `env` and waits until it listens. Unless `env` says otherwise it
-        binds 127.0.0.1 on a free port, with no drain delay (as tests.helpers.base_environ)."""
+    def start(
+        self,
+        env: Mapping[str, str],
+        *,
+        timeout: float = 20.0,
+        module: Sequence[str] = ("service", "serve"),
+    ) -> Service:
+        """Starts `python -m service serve` (or another `module` and its arguments) with `env`
+        and waits until it listens. Unless `env` says otherwise it binds 127.0.0.1 on a free
+        port, with no drain delay (as tests.helpers.base_environ)."""
         port = int(env["PORT"]) if "PORT" in env else free_port()
         n = len(self.started)
         stdout_path = self.directory / f"service{n}.stdout"
         stderr_path = self.directory / f"service{n}.stderr"
         with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
             process = subprocess.Popen(
-                [sys.executable, "-m", "service", "serve"],
+                [sys.executable, "-m", *module],
                 env={**_SERVE_DEFAULTS, **env, "PORT": str(port)},
                 cwd=REPO,
                 stdin=subprocess.DEVNULL,

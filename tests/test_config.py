@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -21,6 +21,7 @@ def test_defaults() -> None:
         ssl_mode="prefer",
         ssl_root_cert=None,
         host="0.0.0.0",  # noqa: S104 - the container default, asserted
+        host_set=False,
         port=8080,
         log_level="INFO",
         pool_min_size=2,
@@ -47,7 +48,8 @@ def test_defaults() -> None:
 
 def test_documented_defaults_are_the_defaults() -> None:
     documented = {v.name: v.default for v in VARIABLES if v.default is not None}
-    assert Settings.from_env(documented) == Settings.from_env({})
+    # Only whether HOST was given may differ: the embedded run picks its own when it was not.
+    assert replace(Settings.from_env(documented), host_set=False) == Settings.from_env({})
 
 
 def test_blank_values_mean_the_default_and_levels_ignore_case() -> None:
@@ -185,3 +187,11 @@ def test_readme_configuration_table_lists_every_variable() -> None:
     assert [(name, default or None, text) for name, default, text in rows] == [
         (v.name, v.default, v.help) for v in VARIABLES
     ]
+
+
+def test_settings_know_whether_host_was_given() -> None:
+    # The embedded run binds loopback unless HOST was given, even HOST=0.0.0.0.
+    assert Settings.from_env({}).host_set is False
+    given = Settings.from_env({"HOST": "0.0.0.0"})  # noqa: S104 - asserted, not bound
+    assert (given.host, given.host_set) == ("0.0.0.0", True)  # noqa: S104
+    assert Settings.from_env({"HOST": "  "}).host_set is False

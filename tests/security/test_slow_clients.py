@@ -4,8 +4,10 @@ What aiohttp does (3.14): a connection's keep-alive timer starts when it is acce
 pushed back by incoming bytes, so a request whose headers never end is closed `keepalive_timeout`
 seconds after the connection opened, however slowly it trickles (the in-process test below
 measures it). Each waiting connection costs a socket and a few KB, never a worker: the event loop
-keeps serving everyone else. The service's AppRunner keeps aiohttp's default keepalive_timeout
-of 3,630 s, so against the real process a trickler is still connected when the test ends.
+keeps serving everyone else. The service gives aiohttp KEEPALIVE_TIMEOUT_SECONDS as its
+keepalive_timeout (service/server.py), 75 s by default, so against the real process here, with
+the default, a trickler is still connected when the test ends; tests/test_timeouts.py checks that
+the real process closes it after that setting.
 """
 
 from __future__ import annotations
@@ -99,7 +101,8 @@ async def test_slow_and_idle_clients_do_not_hold_up_others(secure_service: Servi
     )
     assert len(latencies) >= 20
     assert max(latencies) < 1.0
-    # The tricklers were neither answered nor cut off early: the server simply waits on them.
+    # The tricklers were neither answered nor cut off early: the server simply waits on them, up
+    # to KEEPALIVE_TIMEOUT_SECONDS (75 s here).
     assert closed_after == [None] * SLOW_CLIENTS
 
 

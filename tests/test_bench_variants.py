@@ -1,0 +1,73 @@
+"""The benchmark's variants (bench/variants.py) change what they say through the service's seams,
+and nothing else: the service still answers, logs and drains."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+from tests.helpers import WRITE_AUTH, base_environ
+from tests.procs import Service, ServiceGroup, http_get
+
+USERS_REQUESTS = 'user_service_http_requests_total{method="GET",route="/users"'
+QUERY_DURATIONS = "user_service_db_query_duration_seconds_count"
+
+
+def start_variants(services: ServiceGroup, database_url: str, names: str) -> Service:
+    service = services.start(base_environ(database_url), module=("bench.variants", names))
+    service.wait_ready()
+    return service
+
+
+def get_users_then_scrape(service: Service) -> str:
+    status, _, _ = http_get(service.port, "/users", headers=WRITE_AUTH)
+    assert status == 200
+    status, _, body = http_get(service.port, "/metrics")
+    assert status == 200
+    return body.decode()
+
+
+def access_lines(service: Service, within: float) -> list[dict[str, object]]:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        found = [x for x in service.log_lines() if x.get("logger") == "service.access"]
+        if found:
+            return found
+        time.sleep(0.05)
+    return []
+
+
+def test_no_variant_keeps_every_metric(services: ServiceGroup, database_url: str) -> None:
+    exposition = get_users_then_scrape(start_variants(services, database_url, ""))
+    assert USERS_REQUESTS in exposition
+    assert QUERY_DURATIONS in exposition
+
+
+def test_nometrics_drops_request_and_query_metrics(
+    services: ServiceGroup, database_url: str
+) -> None:
+    exposition = get_users_then_scrape(start_variants(services, database_url, "nometrics"))
+    assert USERS_REQUESTS not in exposition
+    assert QUERY_DURATIONS not in exposition
+
+
+def test_noquerylog_keeps_request_metrics_only(services: ServiceGroup, database_url: str) -> None:
+    exposition = get_users_then_scrape(start_variants(services, database_url, "noquerylog"))
+    assert USERS_REQUESTS in exposition
+    assert QUERY_DURATIONS not in exposition
+
+
+def test_log_variants_still_write_the_access_log_and_drain(
+    services: ServiceGroup, database_url: str
+) -> None:
+    service = start_variants(services, database_url, "fastlog,bufferedlog")
+    status, _, _ = http_get(service.port, "/users", headers=WRITE_AUTH)
+    assert status == 200
+    # bufferedlog flushes at least every 0.2 s; fastlog writes the same JSON fields.
+    [line] = [x for x in access_lines(service, within=5) if x.get("path") == "/users"]
+    assert {"timestamp", "level", "logger", "message", "status"} <= set(line)
+    assert line["status"] == 200
+    assert json.loads(json.dumps(line)) == line
+    service.send_signal(signal.SIGTERM)
+    assert service.wait(timeout=15) == 0
