@@ -1,4 +1,5 @@
-"""Opaque keyset cursors and the `limit` parameter of GET /users."""
+"""Keyset cursors (opaque positions in the list, not credentials) and the `limit` parameter
+of GET /users."""
 
 from __future__ import annotations
 
@@ -34,7 +35,9 @@ def encode_cursor(position: PagePosition) -> str:
 
 
 def decode_cursor(cursor: str) -> PagePosition:
-    """Any cursor we did not issue, or that was altered, is a 400, never a 500."""
+    """The position a cursor names. Text that is not a position in exactly the encoding
+    encode_cursor gives is a 400, never a 500; a well-formed position is valid whoever made it
+    (a cursor is a position, not a credential: README, "The API")."""
     invalid = BadRequest(
         "cursor is invalid: pass next_cursor from a previous page unchanged", field="cursor"
     )

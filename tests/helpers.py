@@ -6,9 +6,10 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeAlias
 from urllib.parse import urlsplit
 
+import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -25,6 +26,8 @@ WRITE_AUTH = {"Authorization": f"Bearer {WRITE_KEY}"}
 READ_AUTH = {"Authorization": f"Bearer {READ_KEY}"}
 
 
+# A direct connection to the test database (the `db` fixture, asyncpg.connect in tests).
+Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record]"
 # The real app under test (the aiohttp_client fixture), and the make_client fixture building one.
 Client = TestClient[web.Request, web.Application]
 MakeClient = Callable[[Settings], Any]

@@ -9,19 +9,13 @@ the answer, and logged at INFO without a traceback. Anyone can send these at wil
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 import aiohttp
 import pytest
 
 from tests.exposition import series
-from tests.helpers import WRITE_KEY, base_environ
+from tests.helpers import WRITE_KEY, Conn, base_environ
 from tests.procs import Service, ServiceGroup, clean_environ
-
-if TYPE_CHECKING:
-    import asyncpg
-
-    Conn = asyncpg.Connection[asyncpg.Record]
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-RELOADER = Path(__file__).resolve().parents[1] / "docker" / "dev" / "reload.py"
+from tests.helpers import REPO
+
+RELOADER = REPO / "docker" / "dev" / "reload.py"
 # Stands in for the service: notes its start and its SIGTERM in a file, takes `drain` seconds
 # to stop, then exits 0.
 CHILD = r"""

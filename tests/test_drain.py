@@ -14,16 +14,13 @@ import signal
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
-import asyncpg
 import pytest
 
+from tests.helpers import Conn
 from tests.procs import LogLine, Service, ServiceGroup, clean_environ, parse_timestamp
-
-if TYPE_CHECKING:
-    Conn = asyncpg.Connection[asyncpg.Record]
 
 pytestmark = pytest.mark.slow
 

@@ -12,17 +12,12 @@ import asyncio
 import signal
 import time
 from collections import Counter
-from typing import TYPE_CHECKING
 
 import pytest
 
 from service import listener
+from tests.helpers import Conn
 from tests.procs import Service, ServiceGroup, clean_environ
-
-if TYPE_CHECKING:
-    import asyncpg
-
-    Conn = asyncpg.Connection[asyncpg.Record]
 
 pytestmark = pytest.mark.slow
 

@@ -12,17 +12,13 @@ import asyncio
 import random
 import uuid
 from collections import Counter
-from typing import TYPE_CHECKING
 
 import aiohttp
-import asyncpg
 import pytest
 
 from tests.exposition import series
+from tests.helpers import Conn
 from tests.procs import Service, ServiceGroup, clean_environ
-
-if TYPE_CHECKING:
-    Conn = asyncpg.Connection[asyncpg.Record]
 
 pytestmark = pytest.mark.slow
 

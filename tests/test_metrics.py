@@ -5,19 +5,14 @@ from __future__ import annotations
 import asyncio
 import platform
 import shutil
-from typing import TYPE_CHECKING
 
-import asyncpg
 from prometheus_client.parser import text_string_to_metric_families
 
 from service import __version__
 from service.config import Settings
 from service.metrics import LATENCY_BUCKETS
 from tests.exposition import Labels, samples, series, value
-from tests.helpers import Client, MakeClient, scrape, skip_or_fail
-
-if TYPE_CHECKING:
-    Conn = asyncpg.Connection[asyncpg.Record]
+from tests.helpers import Client, Conn, MakeClient, scrape, skip_or_fail
 
 USERS, USER = "/users", "/users/{user_id}"
 

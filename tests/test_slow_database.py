@@ -14,17 +14,12 @@ import random
 import time
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import aiohttp
 import pytest
 
+from tests.helpers import Conn
 from tests.procs import ServiceGroup, clean_environ
-
-if TYPE_CHECKING:
-    import asyncpg
-
-    Conn = asyncpg.Connection[asyncpg.Record]
 
 pytestmark = pytest.mark.slow
 

@@ -21,19 +21,13 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import aiohttp
 import pytest
 
-from tests.helpers import READ_AUTH, READ_KEY, base_environ
+from tests.helpers import READ_AUTH, READ_KEY, Conn, base_environ
 from tests.procs import Service, ServiceGroup, clean_environ
 from tests.security.test_slow_clients import trickle
-
-if TYPE_CHECKING:
-    import asyncpg
-
-    Conn = asyncpg.Connection[asyncpg.Record]
 
 pytestmark = pytest.mark.slow
 

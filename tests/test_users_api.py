@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import asyncpg
 import pytest
 
 from service.config import Settings
-from tests.helpers import Client, base_environ
-
-if TYPE_CHECKING:
-    Conn = asyncpg.Connection[asyncpg.Record]
+from tests.helpers import Client, Conn, base_environ
 
 
 async def create(client: Client, username: str, email: str | None = None) -> dict[str, Any]:

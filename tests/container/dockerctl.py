@@ -145,10 +145,13 @@ def env_args(env: dict[str, str]) -> list[str]:
     return [arg for key, value in env.items() for arg in ("-e", f"{key}={value}")]
 
 
-def http_status(url: str, timeout: float = 2) -> int | None:
-    """The status of GET url, or None when nothing answers."""
+def http_status(url: str, timeout: float = 2, key: str | None = None) -> int | None:
+    """The status of GET url (with `key` as its bearer API key), or None when nothing answers."""
+    request = urllib.request.Request(url)  # noqa: S310 (http on loopback)
+    if key is not None:
+        request.add_header("Authorization", f"Bearer {key}")
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (http only)
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             status: int = response.status
             return status
     except urllib.error.HTTPError as exc:

@@ -12,8 +12,6 @@ import os
 import re
 import shutil
 import subprocess
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +22,7 @@ import pytest
 from service.processes import free_port
 from tests.helpers import REPO, skip_or_fail
 
-from .dockerctl import POSTGRES_IMAGE, Docker, wait_for
+from .dockerctl import POSTGRES_IMAGE, Docker, http_status, wait_for
 
 pytestmark = pytest.mark.container
 COMPOSE = REPO / "compose.yaml"
@@ -130,8 +128,8 @@ def test_stack_migrates_then_serves_with_keys_as_the_app_role(
     assert api["Running"]
     assert moment(migrate["FinishedAt"]) <= moment(api["StartedAt"])
     # /users needs the key; the dev default in compose.yaml opens it.
-    assert http_status(f"{project.base_url}/users") == 401
-    assert http_status(f"{project.base_url}/users", key=dev_api_key()) == 200
+    assert http_status(f"{project.base_url}/users", 5) == 401
+    assert http_status(f"{project.base_url}/users", 5, key=dev_api_key()) == 200
     # The api's connections are the app role's (migrate created it), none the owner's.
     sql = (
         "SELECT DISTINCT usename FROM pg_stat_activity "
@@ -139,15 +137,3 @@ def test_stack_migrates_then_serves_with_keys_as_the_app_role(
     )
     psql = ("psql", "-qtA", "-U", "user_service", "-d", "postgres", "-c", sql)
     assert docker("exec", container("db"), *psql).stdout.split() == ["user_service_app"]
-
-
-def http_status(url: str, key: str | None = None) -> int:
-    request = urllib.request.Request(url)  # noqa: S310 (http on loopback)
-    if key is not None:
-        request.add_header("Authorization", f"Bearer {key}")
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
-            status: int = response.status
-            return status
-    except urllib.error.HTTPError as exc:
-        return exc.code

@@ -523,9 +523,9 @@ async def test_tampered_truncated_and_foreign_cursors_are_400(api: ClientSession
 
 
 async def test_any_edit_of_a_cursor_is_a_200_or_a_400_never_more(api: ClientSession) -> None:
-    """Cursors are positions, not credentials: an edit that still decodes is just another
-    position (read access is checked on every request). Every single-character edit and every
-    truncation is tried."""
+    """Cursors are positions, not credentials (README): an edit that still decodes is just
+    another position (read access is checked on every request). Every single-character edit
+    and every truncation is tried."""
     for n in range(3):
         await create(api, f"edit{n}", f"edit{n}@example.com")
     async with api.get("/users", params={"limit": "1"}) as response:
