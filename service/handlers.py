@@ -44,9 +44,9 @@ async def list_users(request: web.Request) -> web.Response:
 
 async def create_user(request: web.Request) -> web.Response:
     body = await read_json_object(request, request.app[SETTINGS].max_body_bytes)
-    username, email = parse_new_user(body)
+    values = parse_new_user(body)
     async with request.app[DATABASE].connection() as conn:
-        user = await users.insert_user(conn, username, email)
+        user = await users.insert_user(conn, *values)
     return web.json_response(user.to_json(), status=201, headers={"Location": f"/users/{user.id}"})
 
 
@@ -72,7 +72,7 @@ async def _update(request: web.Request, *, partial: bool) -> web.Response:
     body = await read_json_object(request, request.app[SETTINGS].max_body_bytes)
     fields = parse_user(body, partial=partial)
     async with request.app[DATABASE].connection() as conn:
-        user = await users.update_user(conn, user_id, fields.username, fields.email)
+        user = await users.update_user(conn, user_id, *fields.values)
     if user is None:
         raise _user_not_found()
     return web.json_response(user.to_json())

@@ -15,37 +15,45 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from service.errors import Conflict
+from service.user_resource import COLUMNS, WRITABLE, WRITABLE_NAMES
 
 if TYPE_CHECKING:
     from service.db import Connection
 
 # Unique constraints (service/migrations) and the field each one protects.
-_UNIQUE_FIELDS = {"users_username_key": "username", "users_email_lower_key": "email"}
-_COLUMNS = "id, username, email, created_at, updated_at"
+_UNIQUE_FIELDS = {f.unique_constraint: f.name for f in WRITABLE if f.unique_constraint}
+_COLUMNS = ", ".join(COLUMNS)
+# Where the writable fields end in a row: id, writable..., created_at, updated_at.
+_CREATED_AT = 1 + len(WRITABLE_NAMES)
+_UPDATED_AT = _CREATED_AT + 1
+# SQL composed once from the definition's names (plain identifiers, checked there).
+_INSERT_COLUMNS = ", ".join(WRITABLE_NAMES)
+_INSERT_VALUES = ", ".join(f"${n}" for n in range(1, len(WRITABLE_NAMES) + 1))
+# $1 is the id; None for a field keeps its current value.
+_UPDATE_SET = ", ".join(
+    f"{name} = coalesce(${n}, {name})" for n, name in enumerate(WRITABLE_NAMES, 2)
+)
 _ZERO = timedelta(0)
 
 
 @dataclass(frozen=True, slots=True)
 class User:
     id: int
-    username: str
-    email: str
+    writable: tuple[str, ...]  # the values of user_resource.WRITABLE, in that order
     created_at: datetime
     updated_at: datetime
 
     @classmethod
     def from_record(cls, record: asyncpg.Record) -> User:
-        # Positional, in _COLUMNS' order: building a dict per row cost a list page 10%.
-        return cls(record[0], record[1], record[2], record[3], record[4])
+        # Positional, in _COLUMNS' order: no dict per row on the list's hot path.
+        return cls(record[0], record[1:_CREATED_AT], record[_CREATED_AT], record[_UPDATED_AT])
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "username": self.username,
-            "email": self.email,
-            "created_at": iso8601(self.created_at),
-            "updated_at": iso8601(self.updated_at),
-        }
+        body: dict[str, Any] = {"id": self.id}
+        body.update(zip(WRITABLE_NAMES, self.writable, strict=True))
+        body["created_at"] = iso8601(self.created_at)
+        body["updated_at"] = iso8601(self.updated_at)
+        return body
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,13 +83,14 @@ async def _unique_fields() -> AsyncIterator[None]:
         raise Conflict(f"a user with this {field} already exists", field=field) from None
 
 
-async def insert_user(conn: Connection, username: str, email: str) -> User:
+async def insert_user(conn: Connection, *values: str) -> User:
+    """`values`: one per user_resource.WRITABLE field, in its order."""
     async with _unique_fields():
         record = await conn.fetchrow(
             f"""-- name: insert_user
-            INSERT INTO users (username, email) VALUES ($1, $2) RETURNING {_COLUMNS}""",  # noqa: S608 - constant columns
-            username,
-            email,
+            INSERT INTO users ({_INSERT_COLUMNS}) VALUES ({_INSERT_VALUES})
+            RETURNING {_COLUMNS}""",  # noqa: S608 - constant columns
+            *values,
         )
     if record is None:  # pragma: no cover - INSERT ... RETURNING always yields the row
         raise RuntimeError("INSERT returned no row")
@@ -117,20 +126,18 @@ async def select_users_page(conn: Connection, limit: int, after: PagePosition | 
     return [User.from_record(r) for r in records]
 
 
-async def update_user(
-    conn: Connection, user_id: int, username: str | None, email: str | None
-) -> User | None:
-    """Sets the given fields (None keeps the current value); None if there is no such user."""
+async def update_user(conn: Connection, user_id: int, *values: str | None) -> User | None:
+    """Sets the given fields (`values` in user_resource.WRITABLE's order; None keeps the
+    current value); None if there is no such user."""
     async with _unique_fields():
         # updated_at must move on every update, even two within one clock tick.
         record = await conn.fetchrow(
             f"""-- name: update_user
-            UPDATE users SET username = coalesce($2, username), email = coalesce($3, email),
+            UPDATE users SET {_UPDATE_SET},
                 updated_at = greatest(clock_timestamp(), updated_at + interval '1 microsecond')
             WHERE id = $1 RETURNING {_COLUMNS}""",  # noqa: S608 - constant columns
             user_id,
-            username,
-            email,
+            *values,
         )
     return None if record is None else User.from_record(record)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from importlib import resources
 from typing import Any
 
 from aiohttp import ClientResponse
@@ -13,11 +12,11 @@ from jsonschema import Draft202012Validator
 
 from service.app import create_app
 from service.config import Settings
+from service.openapi import served_document
 from tests.helpers import READ_AUTH, WRITE_AUTH, Client, base_environ
 
-SPEC: dict[str, Any] = json.loads(
-    resources.files("service").joinpath("openapi.json").read_text(encoding="utf-8")
-)
+# What /openapi.json serves: openapi.json with the user resource's schemas filled in.
+SPEC: dict[str, Any] = json.loads(served_document())
 
 
 def _operation_for(method: str, path: str) -> tuple[str, dict[str, Any]]:
@@ -47,8 +46,9 @@ async def check(response: ClientResponse, seen: set[tuple[str, str, str]]) -> No
     Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER).validate(
         await response.json()
     )
-    for header in documented[status].get("headers", {}):
+    for header, spec in documented[status].get("headers", {}).items():
         assert header in response.headers, f"{template} {status}: missing header {header}"
+        Draft202012Validator(spec["schema"]).validate(response.headers[header])
 
 
 def test_document_is_valid_openapi_3_1_shape() -> None:
@@ -64,7 +64,7 @@ def test_document_is_valid_openapi_3_1_shape() -> None:
     assert len(ids) == len(set(ids))
 
 
-async def test_served_document_is_the_packaged_one(client: Client) -> None:
+async def test_served_document_is_the_built_one(client: Client) -> None:
     response = await client.get("/openapi.json")
     assert response.status == 200
     assert await response.json() == SPEC
@@ -139,14 +139,34 @@ async def test_unavailable_database_answers_match_the_document() -> None:
     # A port nothing listens on: the pool never connects, so the API answers 503 at once.
     settings = Settings.from_env(base_environ("postgresql://u:p@127.0.0.1:9/none"))
     seen: set[tuple[str, str, str]] = set()
+    # Valid bodies: a write is refused for the database, not for its input.
+    body = {"username": "outage", "email": "outage@example.com"}
     async with TestClient(TestServer(create_app(settings))) as unavailable:
-        for method, path in [
-            ("GET", "/users"),
-            ("GET", "/users/1"),
-            ("DELETE", "/users/1"),
-            ("GET", "/readyz"),
-            ("GET", "/health"),
+        for method, path, json_body in [
+            ("GET", "/users", None),
+            ("POST", "/users", body),
+            ("GET", "/users/1", None),
+            ("PUT", "/users/1", body),
+            ("PATCH", "/users/1", {"email": body["email"]}),
+            ("DELETE", "/users/1", None),
+            ("GET", "/readyz", None),
+            ("GET", "/health", None),
         ]:
-            response = await unavailable.request(method, path, headers=WRITE_AUTH)
-            assert response.status == 503
+            response = await unavailable.request(method, path, json=json_body, headers=WRITE_AUTH)
+            assert response.status == 503, (method, path, await response.text())
             await check(response, seen)
+
+    # Every operation that needs the database documents its 503, and each one was checked.
+    needs_database = {
+        (template, method)
+        for template, item in SPEC["paths"].items()
+        if template.startswith("/users") or template in ("/readyz", "/health")
+        for method, op in item.items()
+        if isinstance(op, dict) and "responses" in op
+    }
+    assert {(template, method, "503") for template, method in needs_database} == seen
+    # The README's promise: an API call refused for the database says when to retry.
+    for template, method in needs_database:
+        if template.startswith("/users"):
+            headers = SPEC["paths"][template][method]["responses"]["503"].get("headers", {})
+            assert "Retry-After" in headers, f"{method} {template}: 503 without Retry-After"
