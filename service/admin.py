@@ -12,6 +12,7 @@ from service.db import DatabaseUnreachable, connect_kwargs, connect_with_retry
 from service.migrations import (
     AppRole,
     MigrationError,
+    MigrationFailed,
     apply_migrations,
     load_migrations,
     pending_migrations,
@@ -50,6 +51,10 @@ async def migrate(
             "migrations up to date",
             extra={"applied": len(applied), "version": migrations[-1].version},
         )
+    except MigrationFailed as exc:
+        # The reason names the migration and PostgreSQL's message; a traceback would add nothing.
+        logger.error("migration failed", extra={"reason": str(exc)})  # noqa: TRY400
+        return False
     except MigrationError as exc:
         logger.error("migrations refused", extra={"reason": str(exc)})  # noqa: TRY400 - no trace
         return False

@@ -15,6 +15,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from importlib import resources
+from importlib.resources.abc import Traversable
 
 import asyncpg
 
@@ -29,6 +30,17 @@ class MigrationError(Exception):
     """The database's history disagrees with the files in this build."""
 
 
+class MigrationFailed(MigrationError):
+    """A migration's SQL failed; its transaction rolled back, earlier migrations stay."""
+
+    def __init__(self, migration: Migration, error: asyncpg.PostgresError) -> None:
+        first_line = str(error).splitlines()[0] if str(error) else ""
+        super().__init__(
+            f"migration {migration.version:04d}_{migration.name} failed: "
+            f"{type(error).__name__}: {first_line}"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     version: int
@@ -40,9 +52,12 @@ class Migration:
         return hashlib.sha256(self.sql.encode("utf-8")).hexdigest()
 
 
-def load_migrations() -> list[Migration]:
+def load_migrations(directory: Traversable | None = None) -> list[Migration]:
+    """The build's migrations, or those of `directory` (the tests' own files)."""
+    if directory is None:
+        directory = resources.files("service").joinpath("migrations")
     found = []
-    for entry in resources.files("service").joinpath("migrations").iterdir():
+    for entry in directory.iterdir():
         match = _FILE_NAME.fullmatch(entry.name)
         if match is None:
             continue
@@ -103,14 +118,18 @@ async def apply_migrations(
         await conn.execute(_CREATE_TABLE)
         pending = _pending(migrations, await _applied(conn))
         for migration in pending:
-            async with conn.transaction():
-                await conn.execute(migration.sql)
-                await conn.execute(
-                    "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-                    migration.version,
-                    migration.name,
-                    migration.checksum,
-                )
+            try:
+                async with conn.transaction():
+                    await conn.execute(migration.sql)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (version, name, checksum) "
+                        "VALUES ($1, $2, $3)",
+                        migration.version,
+                        migration.name,
+                        migration.checksum,
+                    )
+            except asyncpg.PostgresError as exc:
+                raise MigrationFailed(migration, exc) from exc
             logger.info(
                 "migration applied",
                 extra={"version": migration.version, "migration": migration.name},
@@ -149,10 +168,24 @@ async def _ensure_app_role(conn: asyncpg.Connection[asyncpg.Record], role: AppRo
         f"GRANT CONNECT ON DATABASE {database} TO {name}",
         f"GRANT USAGE ON SCHEMA public TO {name}",
         "REVOKE CREATE ON SCHEMA public FROM PUBLIC",  # the default before PostgreSQL 15
+        # A role that existed before may hold grants of its own: rows only, nothing more.
+        f"REVOKE CREATE ON SCHEMA public FROM {name}",
+        f"REVOKE CREATE ON DATABASE {database} FROM {name}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE users TO {name}",
         f"GRANT SELECT ON TABLE schema_migrations TO {name}",
     ):
         await conn.execute(sql)
+    memberships = await conn.fetch(
+        "SELECT r.rolname FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid "
+        "WHERE m.member = (SELECT oid FROM pg_roles WHERE rolname = $1) ORDER BY 1",
+        role.name,
+    )
+    if memberships:
+        # Not ours to undo (an operator granted them), but it is no longer least privilege.
+        logger.warning(
+            "the app role is a member of other roles, which may give it more than rows",
+            extra={"role": role.name, "member_of": [r["rolname"] for r in memberships]},
+        )
     logger.info("app role ready", extra={"role": role.name, "new_role": not exists})
 
 

@@ -1,10 +1,10 @@
-"""Liveness, readiness and the seed's /health, through the real app and a real PostgreSQL."""
+"""Liveness, readiness and the combined /health, through the real app and a real PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncpg
 import pytest
@@ -12,14 +12,12 @@ import pytest
 from service import __version__
 from service.app import create_app
 from service.config import Settings
+from service.migrations import latest_version, load_migrations
 from service.processes import free_port
 from service.state import READINESS
 from tests.conftest import migrate
 from tests.exposition import series, value
-from tests.helpers import Client, MakeClient, base_environ, scrape
-
-if TYPE_CHECKING:
-    Conn = asyncpg.Connection[asyncpg.Record]
+from tests.helpers import Client, Conn, MakeClient, base_environ, scrape
 
 ALL_OK = {"draining": "ok", "database": "ok", "schema": "ok"}
 
@@ -49,9 +47,9 @@ async def test_unreachable_database_is_live_but_not_ready(aiohttp_client: Any) -
     assert body["checks"]["schema"].startswith("unknown: the database has not answered")
     assert "ConnectionRefusedError" in body["checks"]["database"]
 
-    seed = await client.get("/health")
-    assert seed.status == 503
-    assert await seed.json() == {
+    combined = await client.get("/health")
+    assert combined.status == 503
+    assert await combined.json() == {
         "status": "unhealthy",
         "database": "disconnected",
         "version": __version__,
@@ -63,9 +61,9 @@ async def test_migrated_database_is_ready_and_healthy(client: Client) -> None:
     ready = await client.get("/readyz")
     assert ready.status == 200
     assert await ready.json() == {"status": "ready", "checks": ALL_OK}
-    seed = await client.get("/health")
-    assert seed.status == 200
-    assert await seed.json() == {
+    combined = await client.get("/health")
+    assert combined.status == 200
+    assert await combined.json() == {
         "status": "healthy",
         "database": "connected",
         "version": __version__,
@@ -103,7 +101,7 @@ async def test_pending_migrations_make_readiness_fail_until_migrated(
     assert checks["database"] == "ok"
     assert checks["schema"].startswith("pending migrations"), checks
     assert "migrate" in checks["schema"]
-    # The seed's /health is about the database only, and the database is up.
+    # /health is about the database only, and the database is up.
     assert (await client.get("/health")).status == 200
 
     if history == "empty":
@@ -113,6 +111,36 @@ async def test_pending_migrations_make_readiness_fail_until_migrated(
     await migrate(scratch_url)
     response = await client.get("/readyz")
     assert response.status == 200, await response.text()
+
+
+async def record_a_newer_migration(url: str) -> None:
+    """What a newer build's `migrate` leaves: a version above this build's latest."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            "INSERT INTO schema_migrations (version, name, checksum) "
+            "VALUES ($1, 'from_a_newer_build', 'newer')",
+            latest_version(load_migrations()) + 1,
+        )
+    finally:
+        await conn.close()
+
+
+async def test_a_schema_newer_than_the_build_keeps_the_pod_ready(
+    make_client: MakeClient, scratch_url: str
+) -> None:
+    # A rollout: the new build's migrate runs while old pods still serve; they must stay in.
+    await migrate(scratch_url)
+    client: Client = await make_client(
+        Settings.from_env(base_environ(scratch_url, READINESS_CACHE_SECONDS="0"))
+    )
+    assert (await client.get("/readyz")).status == 200
+
+    await record_a_newer_migration(scratch_url)
+
+    response = await client.get("/readyz")
+    assert response.status == 200, await response.text()
+    assert await response.json() == {"status": "ready", "checks": ALL_OK}
 
 
 async def test_draining_fails_readiness_keeps_liveness_and_closes_connections(

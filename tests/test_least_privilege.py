@@ -13,7 +13,7 @@ import pytest
 
 from service.config import Settings
 from tests.helpers import as_role, base_environ
-from tests.procs import clean_environ, run_cli
+from tests.procs import clean_environ, parse_log, run_cli
 
 
 @pytest.fixture
@@ -77,6 +77,91 @@ async def test_the_app_role_cannot_change_the_schema(
             await conn.execute(ddl)
     finally:
         await conn.close()
+
+
+async def grant_create_on_public_to_everyone(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("GRANT CREATE ON SCHEMA public TO PUBLIC")
+    finally:
+        await conn.close()
+
+
+async def test_migrate_revokes_create_on_public_that_everyone_was_granted(
+    scratch_url: str, app_role: str
+) -> None:
+    # PostgreSQL 15+ (the embedded one is 18) no longer grants CREATE on public to PUBLIC, so
+    # the test above passes with or without migrate's REVOKE. PostgreSQL 14 and older do, and
+    # so does a hand-made grant on any version: start from there.
+    await grant_create_on_public_to_everyone(scratch_url)
+    password = "app-role-password-" + uuid.uuid4().hex
+    migrate(scratch_url, app_role, password)
+    conn = await asyncpg.connect(as_role(scratch_url, app_role, password))
+    try:
+        # Neither through PUBLIC nor through a grant of its own (nor any role it is in).
+        assert not await conn.fetchval("SELECT has_schema_privilege('public', 'CREATE')")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("CREATE TABLE intruder (id int)")
+    finally:
+        await conn.close()
+
+
+async def test_migrate_takes_ddl_rights_back_from_an_existing_app_role(
+    scratch_url: str, app_role: str
+) -> None:
+    # The role was made by hand before, with rights of its own; migrate updates it.
+    conn = await asyncpg.connect(scratch_url)
+    try:
+        await conn.execute(f'CREATE ROLE "{app_role}" LOGIN')
+        await conn.execute(f'GRANT CREATE ON SCHEMA public TO "{app_role}"')
+        await conn.execute(
+            f'GRANT CREATE ON DATABASE "{database_name(scratch_url)}" TO "{app_role}"'
+        )
+    finally:
+        await conn.close()
+    password = "app-role-password-" + uuid.uuid4().hex
+    migrate(scratch_url, app_role, password)
+    conn = await asyncpg.connect(as_role(scratch_url, app_role, password))
+    try:
+        assert not await conn.fetchval("SELECT has_schema_privilege('public', 'CREATE')")
+        assert not await conn.fetchval(
+            "SELECT has_database_privilege(current_database(), 'CREATE')"
+        )
+        for ddl in ("CREATE TABLE intruder (id int)", "CREATE SCHEMA intruder"):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute(ddl)
+    finally:
+        await conn.close()
+
+
+def test_migrate_warns_when_the_app_role_is_a_member_of_other_roles(
+    scratch_url: str, app_role: str
+) -> None:
+    async def grant_membership() -> None:
+        conn = await asyncpg.connect(scratch_url)
+        try:
+            await conn.execute(f'CREATE ROLE "{app_role}" LOGIN')
+            await conn.execute(f'GRANT pg_read_all_data TO "{app_role}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(grant_membership())
+    password = "app-role-password-" + uuid.uuid4().hex
+    result = run_cli(
+        ["migrate"],
+        clean_environ(DATABASE_URL=scratch_url, APP_DB_USER=app_role, APP_DB_PASSWORD=password),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    [warning] = [
+        line
+        for line in parse_log(result.stdout)
+        if line["message"].startswith("the app role is a member of other roles")
+    ]
+    assert warning["member_of"] == ["pg_read_all_data"]
+
+
+def database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
 
 
 async def test_the_app_role_serves_the_whole_api(

@@ -89,7 +89,7 @@ async def test_database_lost_mid_run_fails_fast_then_recovers_without_a_restart(
         user = before[2]
 
         await asyncio.to_thread(pg.stop)
-        # The seed's /health reports the database; readiness keeps the pod in the Service, so
+        # The combined /health reports the database; readiness keeps the pod in the Service, so
         # callers get this pod's 503 with Retry-After rather than a load balancer's error.
         noticed_after = await wait_for_status(http, "/health", 503, READINESS_BOUND)
         async with http.get("/readyz") as ready:

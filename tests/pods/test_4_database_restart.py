@@ -1,5 +1,5 @@
 """Scenario 4, database restart: the PostgreSQL pod is deleted and started again on its claim;
-the app replicas notice (the seed's /health) and answer 503 with Retry-After meanwhile, but stay
+the app replicas notice (the combined /health) and answer 503 with Retry-After meanwhile, but stay
 ready, so the Service keeps endpoints that answer; they recover by themselves (no restart:
 liveness never asks the database), and nothing written before the stop is lost."""
 
@@ -81,7 +81,7 @@ async def _watch_readiness(pods: list[Pod], seen: set[bool]) -> None:
 async def _wait_for_health(
     http: aiohttp.ClientSession, pod: Pod, status: int, within: float
 ) -> None:
-    """Until the seed's /health, which reports the database, answers `status`."""
+    """Until the combined /health, which reports the database, answers `status`."""
     deadline = time.monotonic() + within
     while True:
         async with http.get(f"{pod.url}/health") as response:
