@@ -1,7 +1,8 @@
 """The Markdown report: machine, versions, command line, the results table, and the targets.
 
-The targets (issue 7) are ratios measured in one run, so that a shared, noisy machine moves the
-service and its floors together; absolute figures are only comparable within one report.
+The targets (docs/benchmark.md) are ratios measured in one run, so that a shared, noisy machine
+moves the service and its floors together; absolute figures are only comparable within one
+report.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from dataclasses import dataclass
 
 from bench.loadgen import Load
 
-# The seed's Flask app under gunicorn served GET-by-id at about 1.1-1.3k req/s on this kind of
-# machine (issue 7). It cannot be re-run here, so the target uses the top of that range.
+# The original tutorial's Flask app under gunicorn served GET-by-id at about 1.1-1.3k req/s on
+# this kind of machine. It cannot be re-run here, so the target uses the top of that range.
 SEED_GET_RPS = 1_300
 MB = 1_000_000
 # The tracing rows (group "tracing"): GET by id with tracing off, and on at the sampling ratio
-# the performance target names (issue 13: at most 5% more server CPU per GET).
+# the performance target names (at most 5% more server CPU per GET: docs/observability.md).
 TRACING_OFF = "tracing off"
 TRACING_RATIO = 0.01
 TRACING_ON = f"tracing on, ratio {TRACING_RATIO}"
@@ -272,7 +273,7 @@ def render(results: Results) -> str:
         f"{results.cold_start_seconds:.2f} s, max {results.cold_start_max_seconds:.2f} s "
         f"over every start in this run. Idle RSS: {_mb(results.idle_rss_mib):.1f} MB.",
         "",
-        "## Targets (issue 7)",
+        "## Targets",
         "",
         "| target | goal | measured | result |",
         "|---|---|---|---|",

@@ -1,4 +1,4 @@
-"""The benchmark command's smoke mode, so that it cannot rot (issue 7), and a tiny soak.
+"""The benchmark command's smoke mode, so that it cannot rot, and a tiny soak.
 
 It runs the whole thing on tiny tables for about a second per scenario and checks the report's
 shape, never its figures: timings on a shared machine are not pass/fail material. The soak's
