@@ -48,6 +48,16 @@ async def scrape(client: Client) -> str:
     return await response.text()
 
 
+async def execute_sql(url: str, *statements: str) -> None:
+    """Runs each statement in turn on a connection of its own to `url` (set-up, not the test)."""
+    conn = await asyncpg.connect(url)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
 def as_role(url: str, role: str, password: str) -> str:
     """The same server and database as `url`, logging in as another role."""
     parts = urlsplit(url)

@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from service.config import Settings
-from tests.helpers import as_role, base_environ
+from tests.helpers import as_role, base_environ, execute_sql
 from tests.procs import clean_environ, parse_log, run_cli
 
 
@@ -79,21 +79,13 @@ async def test_the_app_role_cannot_change_the_schema(
         await conn.close()
 
 
-async def grant_create_on_public_to_everyone(url: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute("GRANT CREATE ON SCHEMA public TO PUBLIC")
-    finally:
-        await conn.close()
-
-
 async def test_migrate_revokes_create_on_public_that_everyone_was_granted(
     scratch_url: str, app_role: str
 ) -> None:
     # PostgreSQL 15+ (the embedded one is 18) no longer grants CREATE on public to PUBLIC, so
     # the test above passes with or without migrate's REVOKE. PostgreSQL 14 and older do, and
     # so does a hand-made grant on any version: start from there.
-    await grant_create_on_public_to_everyone(scratch_url)
+    await execute_sql(scratch_url, "GRANT CREATE ON SCHEMA public TO PUBLIC")
     password = "app-role-password-" + uuid.uuid4().hex
     migrate(scratch_url, app_role, password)
     conn = await asyncpg.connect(as_role(scratch_url, app_role, password))
@@ -110,15 +102,12 @@ async def test_migrate_takes_ddl_rights_back_from_an_existing_app_role(
     scratch_url: str, app_role: str
 ) -> None:
     # The role was made by hand before, with rights of its own; migrate updates it.
-    conn = await asyncpg.connect(scratch_url)
-    try:
-        await conn.execute(f'CREATE ROLE "{app_role}" LOGIN')
-        await conn.execute(f'GRANT CREATE ON SCHEMA public TO "{app_role}"')
-        await conn.execute(
-            f'GRANT CREATE ON DATABASE "{database_name(scratch_url)}" TO "{app_role}"'
-        )
-    finally:
-        await conn.close()
+    await execute_sql(
+        scratch_url,
+        f'CREATE ROLE "{app_role}" LOGIN',
+        f'GRANT CREATE ON SCHEMA public TO "{app_role}"',
+        f'GRANT CREATE ON DATABASE "{database_name(scratch_url)}" TO "{app_role}"',
+    )
     password = "app-role-password-" + uuid.uuid4().hex
     migrate(scratch_url, app_role, password)
     conn = await asyncpg.connect(as_role(scratch_url, app_role, password))
@@ -137,15 +126,13 @@ async def test_migrate_takes_ddl_rights_back_from_an_existing_app_role(
 def test_migrate_warns_when_the_app_role_is_a_member_of_other_roles(
     scratch_url: str, app_role: str
 ) -> None:
-    async def grant_membership() -> None:
-        conn = await asyncpg.connect(scratch_url)
-        try:
-            await conn.execute(f'CREATE ROLE "{app_role}" LOGIN')
-            await conn.execute(f'GRANT pg_read_all_data TO "{app_role}"')
-        finally:
-            await conn.close()
-
-    asyncio.run(grant_membership())
+    asyncio.run(
+        execute_sql(
+            scratch_url,
+            f'CREATE ROLE "{app_role}" LOGIN',
+            f'GRANT pg_read_all_data TO "{app_role}"',
+        )
+    )
     password = "app-role-password-" + uuid.uuid4().hex
     result = run_cli(
         ["migrate"],
