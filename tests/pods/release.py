@@ -41,13 +41,19 @@ def merge(base: Obj, overrides: Obj) -> Obj:
     return merged
 
 
+def chart_defaults() -> Obj:
+    """The chart's values.yaml, as a user installs it."""
+    defaults: Obj = yaml.safe_load((CHART / "values.yaml").read_text())
+    return defaults
+
+
 def run_values(app_tag: str, postgres_image: str, secret: str) -> Obj:
     """Values for a run: the chart's defaults except what makes a two-core machine quick.
 
     Credentials are fixed (derived from `secret`) so that every render of the run, e.g. the
     config change's, has the same Secrets; those the chart does not have are left out."""
     postgres_repository, _, postgres_tag = postgres_image.rpartition(":")
-    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    defaults = chart_defaults()
     auth: Obj = {"password": secret}
     if "appPassword" in defaults["postgresql"]["auth"]:  # a least-privileged app role
         auth["appPassword"] = f"{secret}-app"

@@ -35,7 +35,7 @@ import yaml
 from tests.container.dockerctl import Docker
 from tests.helpers import REPO
 
-from .release import Release, record
+from .release import Release, chart_defaults, record
 
 pytestmark = pytest.mark.pods
 
@@ -170,7 +170,13 @@ def skaffold_sync(docker: Docker, container: str, destination: str, content: byt
 def test_synced_edit_is_served_by_the_running_dev_pod(release: Release, dev_image: str) -> None:
     config = skaffold_config("dev")
     dev_values = helm_values(config["deploy"]["helm"]["releases"][0]["setValues"])
-    manifests = release.render({**dev_values, "image": {"tag": dev_image}})
+    # The chart's own liveness probe, as skaffold dev deploys it (the harness shortens probes to
+    # keep scenarios quick): each reload leaves /healthz unanswered while the process restarts,
+    # seconds on a loaded machine, which 2 s x 3 would turn into a container restart.
+    liveness = chart_defaults()["probes"]["liveness"]
+    manifests = release.render(
+        {**dev_values, "image": {"tag": dev_image}, "probes": {"liveness": liveness}}
+    )
     container = manifests.one("Deployment")["spec"]["template"]["spec"]["containers"][0]
     assert container["securityContext"]["readOnlyRootFilesystem"] is False
     assert "command" not in container  # the dev image's entrypoint runs, with the chart's args
