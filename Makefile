@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck install tools bench soak lock clean chart-readme monitoring
+.PHONY: run test lint typecheck install tools bench soak lock clean chart-readme monitoring mutation
 
 # A virtualenv with exactly the hash-locked dev dependencies, rebuilt when the lock changes.
 $(STAMP): requirements/dev.txt pyproject.toml
@@ -45,6 +45,22 @@ typecheck: install
 ## except under CI=true, where they must run)
 test: install tools lint typecheck
 	$(BIN)/python -m pytest
+
+## mutation: mutation testing (mutmut) of validation, pagination, api_keys, config and
+## user_resource against tests/unit alone (docs/testing.md); a fresh run each time, then each
+## module's killed/total and every mutant that survived (`.venv/bin/mutmut show <name>` shows
+## one). Not part of test.
+mutation: install
+	rm -rf mutants
+	$(BIN)/mutmut run
+	@echo "Killed per module (a timeout counts as killed):"
+	@$(BIN)/mutmut results --all true | awk -F': ' ' \
+		{ name = $$1; sub(/^ +/, "", name); split(name, part, "."); module = part[1] "." part[2]; \
+		  total[module]++; if ($$2 == "killed" || $$2 == "timeout") killed[module]++ } \
+		END { for (m in total) printf "  %-20s %4d/%-4d %5.1f%%\n", m, killed[m], total[m], \
+		      100 * killed[m] / total[m] }' | sort
+	@echo "Not killed:"
+	@$(BIN)/mutmut results
 
 ## bench: the benchmark (docs/benchmark.md): floors, ceiling and the service in one run;
 ## BENCH_ARGS="--smoke" for the 1-minute version CI runs, "--users 1000000" for a bigger table
