@@ -42,7 +42,7 @@ from bench.harness import (
     serving,
     wrk_load,
 )
-from bench.server import REPO, start_ceiling, start_otlp_sink, uses_uvloop
+from bench.server import REPO, start_bare, start_ceiling, start_otlp_sink, uses_uvloop
 from service.devdb import EmbeddedPostgres
 
 
@@ -100,6 +100,20 @@ def _service_scenarios(run: Run, seeded: dataset.Seeded) -> None:
                 )  # fmt: skip
         finally:
             ceiling.stop()
+        # The floor under GET by id: the service's query and pool with nothing around them.
+        bare = start_bare(run.app_dsn(seeded), run.logs / "bare.log", uvloop=uvloop)
+        try:
+            for conns in run.plan.connections:
+                # Random ids, as the service's GET row asks for (its API key header is ignored).
+                load = wrk_load(
+                    run, bare, connections=conns, mode="get", path="/", max_id=users, label="b"
+                )
+                run.measure(
+                    "floor", report.BARE_HANDLER, load,
+                    connections=conns, database=db, server=bare,
+                )  # fmt: skip
+        finally:
+            bare.stop()
         for index, (name, mode, path) in enumerate(scenarios):
             for conns in run.plan.connections:
                 load = wrk_load(

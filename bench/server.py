@@ -74,8 +74,8 @@ def start_service(
     The settings are the chart's defaults (pool 2..10 and the rest), bound to loopback, with
     one write-scoped API key and /metrics on its own port as the chart sets them. Only
     DRAIN_DELAY_SECONDS is 0: it changes nothing while serving and makes each stop quick.
-    Variants (bench/variants.py) are either NAME=VALUE settings for the environment, or names
-    of patches that bench.variants applies in the service's own process before serving.
+    Variants are either NAME=VALUE settings for the environment, or names of bench/variants.py
+    that it chooses through the service's seams as it starts it.
     """
     port = free_port()
     env = {
@@ -99,6 +99,16 @@ def start_service(
     if patches:
         command = [sys.executable, "-m", "bench.variants", ",".join(patches)]
     return _start(command, env, port, "/readyz", log)
+
+
+def start_bare(database_url: str, log: Path, *, uvloop: bool) -> Server:
+    """bench/bare.py: GET /users/{id} with the service's query and pool, nothing else."""
+    port = free_port()
+    command = [sys.executable, "-m", "bench.bare", "--port", str(port)]
+    if uvloop:
+        command.append("--uvloop")
+    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
+    return _start(command, env, port, "/users/1", log)
 
 
 def start_ceiling(log: Path, *, uvloop: bool) -> Server:
