@@ -62,7 +62,8 @@ mutation: install
 	@echo "Not killed:"
 	@$(BIN)/mutmut results
 
-## bench: the benchmark (docs/benchmark.md): floors, ceiling and the service in one run;
+## bench: the benchmark (docs/benchmark.md): floors, ceiling and the service in one run, a
+## report with PNG charts beside it;
 ## BENCH_ARGS="--smoke" for the 1-minute version CI runs, "--users 1000000" for a bigger table
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
+from pathlib import Path
 
 from bench.loadgen import Load
 
@@ -261,7 +262,7 @@ def _log_sizes(rows: list[Row]) -> list[str]:
     ]
 
 
-def render(results: Results) -> str:
+def render(results: Results, charts: dict[str, Path] | None = None) -> str:
     out = [f"# user-service benchmark, {results.started}", ""]
     if results.smoke:
         out += [
@@ -306,6 +307,9 @@ def render(results: Results) -> str:
     for t in targets(results):
         verdict = "-" if t.passed is None else ("PASS" if t.passed else "MISS")
         out.append(f"| {t.name} | {t.goal} | {t.measured} | {verdict} |")
+    if charts:
+        out += ["", "## Charts", ""]
+        out += [f"![{kind}]({path.name})" for kind, path in charts.items()]
     out += ["", "## Notes", "", *[f"- {n}" for n in results.notes], ""]
     return "\n".join(out)
 

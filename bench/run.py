@@ -28,7 +28,18 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import compare, dataset, machine, openloop, procs, report, snapshot, soak, soakreport
+from bench import (
+    charts,
+    compare,
+    dataset,
+    machine,
+    openloop,
+    procs,
+    report,
+    snapshot,
+    soak,
+    soakreport,
+)
 from bench.harness import (
     MAIN_DATABASE,
     POOL_MAX_SIZE,
@@ -352,8 +363,13 @@ def main(argv: list[str] | None = None) -> int:
         idle_rss_mib=statistics.median(run.idle_rss_mib),
         notes=run.notes,
     )
-    _write(report.render(results), asdict(results), output)
+    _write_with_charts(results, output)
     return 0
+
+
+def _write_with_charts(results: report.Results, output: Path) -> None:
+    drawn = charts.draw(results, output)
+    _write(report.render(results, drawn), asdict(results), output)
 
 
 def _write(text: str, figures: dict[str, object], output: Path) -> None:

@@ -72,6 +72,11 @@ def test_smoke_run_writes_a_complete_report(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-4000:]
     report = output.read_text()
     assert report in result.stdout  # printed as well as written
+    for kind in ("rps", "latency", "cpu"):
+        chart = output.with_suffix(f".{kind}.png")
+        assert chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n"), chart
+        assert chart.stat().st_size > 10_000, chart  # drawn, not an empty canvas
+        assert f"]({chart.name})" in report
     for target in TARGETS:
         assert target in report
     rows = json.loads(output.with_suffix(".json").read_text())["rows"]
@@ -112,6 +117,11 @@ def test_tiny_soak_writes_samples_and_slopes(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-4000:]
     report = output.read_text()
     assert report in result.stdout  # printed as well as written
+    for kind in ("rps", "latency", "cpu"):
+        chart = output.with_suffix(f".{kind}.png")
+        assert chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n"), chart
+        assert chart.stat().st_size > 10_000, chart  # drawn, not an empty canvas
+        assert f"]({chart.name})" in report
     soak = json.loads(output.with_suffix(".json").read_text())
     samples = soak["samples"]
     assert len(samples) == 13  # at 0, 2, ... 24 s
