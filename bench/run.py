@@ -53,7 +53,8 @@ from bench.harness import (
     serving,
     wrk_load,
 )
-from bench.server import REPO, start_bare, start_ceiling, start_otlp_sink, uses_uvloop
+from bench.server import start_bare, start_ceiling, start_otlp_sink, uses_uvloop
+from bench.snapshot import REPO
 from service.devdb import EmbeddedPostgres
 
 

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import procs
+from bench.snapshot import checkout
 from service.processes import free_port, stop_process
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -47,13 +46,21 @@ def _status(port: int, path: str) -> int | None:
 
 
 def _start(
-    command: list[str], env: dict[str, str], port: int, ready_path: str, log: Path
+    command: list[str],
+    env: dict[str, str],
+    port: int,
+    ready_path: str,
+    log: Path,
+    *,
+    cwd: Path | None = None,
 ) -> Server:
     with log.open("ab") as out:
         started = time.monotonic()
+        # The directory `python -m` imports from: by default the current one (the repository,
+        # or the --service-ref snapshot); an @REF variant's snapshot otherwise.
         process = subprocess.Popen(  # noqa: S603 - our own python and module
-            command, stdout=out, stderr=subprocess.STDOUT, env=env
-        )  # the current directory: the repository, or the --service-ref snapshot
+            command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd
+        )
     deadline = started + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -74,8 +81,9 @@ def start_service(
     The settings are the chart's defaults (pool 2..10 and the rest), bound to loopback, with
     one write-scoped API key and /metrics on its own port as the chart sets them. Only
     DRAIN_DELAY_SECONDS is 0: it changes nothing while serving and makes each stop quick.
-    Variants are either NAME=VALUE settings for the environment, or names of bench/variants.py
-    that it chooses through the service's seams as it starts it.
+    Variants are NAME=VALUE settings for the environment, names of bench/variants.py that it
+    chooses through the service's seams as it starts it, or @REF: the service/ of that git
+    ref instead of the work tree's (to compare a change with the commit before it).
     """
     port = free_port()
     env = {
@@ -89,16 +97,19 @@ def start_service(
         "DRAIN_DELAY_SECONDS": "0",
     }
     patches = []
+    cwd = None
     for variant in variants:
         name, is_setting, value = variant.partition("=")
-        if is_setting:
+        if variant.startswith("@"):
+            cwd = checkout(variant.removeprefix("@"))[1]
+        elif is_setting:
             env[name] = value
         else:
             patches.append(name)
     command = [sys.executable, "-m", "service", "serve"]
     if patches:
         command = [sys.executable, "-m", "bench.variants", ",".join(patches)]
-    return _start(command, env, port, "/readyz", log)
+    return _start(command, env, port, "/readyz", log, cwd=cwd)
 
 
 def start_bare(database_url: str, log: Path, *, uvloop: bool) -> Server:

@@ -15,7 +15,7 @@ import sys
 import tarfile
 from pathlib import Path
 
-from bench.server import REPO
+REPO = Path(__file__).resolve().parent.parent
 
 _MARK = "BENCH_SERVICE_COMMIT"
 
@@ -39,7 +39,9 @@ def reexec_if_asked(args: list[str]) -> None:
         _reexec_on(ref, args)
 
 
-def _reexec_on(ref: str, args: list[str]) -> None:
+def checkout(ref: str) -> tuple[str, Path]:
+    """The commit `ref` names, and a directory holding its service/ (and a link to this bench/),
+    from which `python -m service` runs that commit's code."""
     commit = _git("rev-parse", "--verify", f"{ref}^{{commit}}").decode().strip()
     target = REPO / "bench-results" / f".service-{commit[:12]}"
     if not (target / "service").is_dir():
@@ -47,6 +49,11 @@ def _reexec_on(ref: str, args: list[str]) -> None:
             archive.extractall(target, filter="data")
     if not (target / "bench").exists():
         (target / "bench").symlink_to(REPO / "bench")
+    return commit, target
+
+
+def _reexec_on(ref: str, args: list[str]) -> None:
+    commit, target = checkout(ref)
     env = {**os.environ, _MARK: commit, "BENCH_CWD": os.getcwd()}
     print(f"bench: measuring service/ at {ref} ({commit[:12]})", file=sys.stderr, flush=True)
     os.chdir(target)
