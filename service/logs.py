@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
-import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
-from pythonjsonlogger.json import JsonFormatter
+from pythonjsonlogger.json import JsonEncoder, JsonFormatter
 
 from service.auth import KEY_NAME
 from service.state import Handler
@@ -36,6 +36,47 @@ access_logger = logging.getLogger("service.access")
 
 
 class _Formatter(JsonFormatter):
+    """python-json-logger's JsonFormatter with the line built directly: the same object, key
+    for key and in the same order, without its generic field merging and with one reused
+    encoder (a formatted line costs about 40% less). tests/test_log_format.py holds it to the
+    library's own output."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "{asctime}{levelname}{name}{message}",
+            style="{",
+            rename_fields={"asctime": "timestamp", "levelname": "level", "name": "logger"},
+        )
+        # What the library leaves out of a record's attributes: the standard ones and the four
+        # above. The renamed keys are all among them, so extra fields are never renamed.
+        self._left_out = frozenset(self._skip_fields)
+        # json.dumps(cls=JsonEncoder) as the library calls it, without a new encoder per line.
+        self._encode = JsonEncoder(ensure_ascii=True).encode
+
+    def format(self, record: logging.LogRecord) -> str:
+        if isinstance(record.msg, dict):  # a dict for a message: rare, the library's path
+            return super().format(record)
+        # Set on the record as the library does: other handlers may read them.
+        record.message = message = record.getMessage()
+        record.asctime = timestamp = self.formatTime(record)
+        line: dict[str, Any] = {
+            "timestamp": timestamp,
+            "level": record.levelname,
+            "logger": record.name,
+            "message": message,
+        }
+        if record.exc_info:
+            line["exc_info"] = self.formatException(record.exc_info)
+        if not line.get("exc_info") and record.exc_text:
+            line["exc_info"] = record.exc_text
+        if record.stack_info:
+            line["stack_info"] = self.formatStack(record.stack_info)
+        left_out = self._left_out
+        for key, value in record.__dict__.items():
+            if key not in left_out and not key.startswith("_"):
+                line[key] = value
+        return self._encode(line)
+
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         moment = datetime.fromtimestamp(record.created, UTC)
         return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -77,13 +118,7 @@ def configure_logging(level: str, handler: logging.Handler | None = None) -> Non
     formatter if it has one: the benchmark's seam for trying other ones (bench/variants.py)."""
     handler = handler or logging.StreamHandler(sys.stdout)
     if handler.formatter is None:
-        handler.setFormatter(
-            _Formatter(
-                "{asctime}{levelname}{name}{message}",
-                style="{",
-                rename_fields={"asctime": "timestamp", "levelname": "level", "name": "logger"},
-            )
-        )
+        handler.setFormatter(_Formatter())
     handler.addFilter(_RequestIdFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -99,7 +134,16 @@ def incoming_request_id(request: web.Request) -> str:
     candidate = request.headers.get(REQUEST_ID_HEADER, "")
     if _VALID_REQUEST_ID.fullmatch(candidate):
         return candidate
-    return uuid.uuid4().hex
+    return new_request_id()
+
+
+def new_request_id() -> str:
+    """`uuid.uuid4().hex`, the same 32 hex digits with the version-4 bits set, without building a
+    UUID object (a third of the cost)."""
+    random_bytes = bytearray(os.urandom(16))
+    random_bytes[6] = random_bytes[6] & 0x0F | 0x40  # version 4
+    random_bytes[8] = random_bytes[8] & 0x3F | 0x80  # RFC 4122 variant
+    return random_bytes.hex()
 
 
 @web.middleware

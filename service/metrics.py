@@ -145,15 +145,33 @@ class Metrics:
             namespace=NAMESPACE,
             registry=r,
         )
+        # The labelled series each request and query updates, looked up once: `labels()` takes a
+        # lock and converts every value on each call. Keys are label values, as few as the series.
+        self._request_series: dict[tuple[str, str, int], tuple[Histogram, Counter]] = {}
+        self._query_durations: dict[str, Histogram] = {}
 
     def watch_pool(self, stats: PoolStats, max_size: int) -> None:
         """Reads the pool's size at scrape time rather than tracking every acquire."""
         self.registry.register(_PoolCollector(stats, max_size))
 
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """One answered request in http_request_duration_seconds and http_requests_total."""
+        series = self._request_series.get((method, route, status))
+        if series is None:
+            labels = (method, route, str(status))
+            series = self.request_duration.labels(*labels), self.requests.labels(*labels)
+            self._request_series[method, route, status] = series
+        duration, count = series
+        duration.observe(seconds)
+        count.inc()
+
     def observe_query(self, query: LoggedQuery) -> None:
         """asyncpg query logger: called once per query on every pooled connection."""
         name = query_name(query.query)
-        self.query_duration.labels(name).observe(query.elapsed)
+        duration = self._query_durations.get(name)
+        if duration is None:
+            duration = self._query_durations[name] = self.query_duration.labels(name)
+        duration.observe(query.elapsed)
         if query.exception is not None:
             self.query_errors.labels(name).inc()
 
@@ -209,10 +227,8 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
         return response
     finally:
         metrics.in_flight.dec()
-        route = route_template(request)
-        labels = (method, route, str(status))
-        metrics.request_duration.labels(*labels).observe(time.perf_counter() - started)
-        metrics.requests.labels(*labels).inc()
+        seconds = time.perf_counter() - started
+        metrics.observe_request(method, route_template(request), status, seconds)
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
