@@ -117,11 +117,6 @@ def test_tiny_soak_writes_samples_and_slopes(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-4000:]
     report = output.read_text()
     assert report in result.stdout  # printed as well as written
-    for kind in ("rps", "latency", "cpu"):
-        chart = output.with_suffix(f".{kind}.png")
-        assert chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n"), chart
-        assert chart.stat().st_size > 10_000, chart  # drawn, not an empty canvas
-        assert f"]({chart.name})" in report
     soak = json.loads(output.with_suffix(".json").read_text())
     samples = soak["samples"]
     assert len(samples) == 13  # at 0, 2, ... 24 s
