@@ -11,14 +11,12 @@ features cost per request.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import importlib
 import os
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from bench import standalone
 from service import users
 from service.config import Settings
 from service.db import Database
@@ -45,22 +43,11 @@ async def _pool(app: web.Application) -> AsyncIterator[None]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--uvloop", action="store_true", help="the service runs on uvloop")
-    args = parser.parse_args()
-    settings = Settings.from_env(os.environ)
     app = web.Application()
-    app[DATABASE] = Database(settings, Metrics(), observe_queries=False)
+    app[DATABASE] = Database(Settings.from_env(os.environ), Metrics(), observe_queries=False)
     app.cleanup_ctx.append(_pool)
     app.router.add_get("/users/{user_id}", _get_user, allow_head=False)
-    # uvloop is optional: imported by name only when the service was seen to run on it.
-    loop: asyncio.AbstractEventLoop = (
-        importlib.import_module("uvloop").new_event_loop()
-        if args.uvloop
-        else asyncio.new_event_loop()
-    )
-    web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None, loop=loop)
+    standalone.run(app, __doc__)
 
 
 if __name__ == "__main__":

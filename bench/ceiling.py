@@ -9,12 +9,11 @@ and the route has the same template, so the router does the same work.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import importlib
 import json
 
 from aiohttp import web
+
+from bench import standalone
 
 _BODY = json.dumps(
     {
@@ -32,19 +31,9 @@ async def _constant(request: web.Request) -> web.Response:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--uvloop", action="store_true", help="the service runs on uvloop")
-    args = parser.parse_args()
     app = web.Application()
     app.router.add_get("/users/{user_id}", _constant, allow_head=False)
-    # uvloop is optional: imported by name only when the service was seen to run on it.
-    loop: asyncio.AbstractEventLoop = (
-        importlib.import_module("uvloop").new_event_loop()
-        if args.uvloop
-        else asyncio.new_event_loop()
-    )
-    web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None, loop=loop)
+    standalone.run(app, __doc__)
 
 
 if __name__ == "__main__":

@@ -11,11 +11,10 @@ import asyncio
 import uuid
 from collections.abc import Iterator
 
-import asyncpg
 import pytest
 
 from tests.conftest import database_in
-from tests.helpers import TEST_API_KEYS, as_role
+from tests.helpers import TEST_API_KEYS, as_role, execute_sql
 from tests.procs import Service, ServiceGroup, clean_environ, run_cli
 from tests.security.helpers import CAMPAIGN_KEY, DB_PASSWORD, SecureDatabase, schema_of
 
@@ -35,21 +34,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             terminalreporter.write_line(line)
 
 
-async def _admin(url: str, *statements: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        for sql in statements:
-            await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(scope="module")
 def secure_database(admin_url: str) -> Iterator[SecureDatabase]:
     """A migrated database of the module's own and an app role using DB_PASSWORD."""
     suffix = uuid.uuid4().hex[:10]
     name, role = f"security_{suffix}", f"sec_app_{suffix}"
-    asyncio.run(_admin(admin_url, f'CREATE DATABASE "{name}"'))
+    asyncio.run(execute_sql(admin_url, f'CREATE DATABASE "{name}"'))
     owner_url = database_in(admin_url, name)
     try:
         result = run_cli(
@@ -64,8 +54,8 @@ def secure_database(admin_url: str) -> Iterator[SecureDatabase]:
             schema=asyncio.run(schema_of(owner_url)),
         )
     finally:
-        asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        asyncio.run(_admin(admin_url, f'DROP ROLE IF EXISTS "{role}"'))
+        asyncio.run(execute_sql(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(execute_sql(admin_url, f'DROP ROLE IF EXISTS "{role}"'))
 
 
 @pytest.fixture(scope="module")
