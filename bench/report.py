@@ -95,24 +95,19 @@ def targets(results: Results) -> list[Target]:
     def add(name: str, goal: str, value: float | None, ok: bool | None, shown: str) -> None:
         found.append(Target(name, goal, shown if value is not None else "missing", ok))
 
-    if get and bare:
-        ratio = get.load.rps / bare.load.rps
-        add(
-            f"GET by id @{top} vs the bare handler @{top} (same query and pool)",
-            ">= 0.60",
-            ratio,
-            ratio >= 0.6,
-            f"{get.load.rps:,.0f} / {bare.load.rps:,.0f} = {ratio:.2f}",
-        )
-    if get and ceiling:
-        ratio = get.load.rps / ceiling.load.rps
-        add(
-            f"GET by id @{top} vs framework ceiling @{top}",
-            ">= 0.30",
-            ratio,
-            ratio >= 0.3,
-            f"{get.load.rps:,.0f} / {ceiling.load.rps:,.0f} = {ratio:.2f}",
-        )
+    for against, name, goal in (
+        (bare, f"the bare handler @{top} (same query and pool)", 0.6),
+        (ceiling, f"framework ceiling @{top}", 0.3),
+    ):
+        if get and against:
+            ratio = get.load.rps / against.load.rps
+            add(
+                f"GET by id @{top} vs {name}",
+                f">= {goal:.2f}",
+                ratio,
+                ratio >= goal,
+                f"{get.load.rps:,.0f} / {against.load.rps:,.0f} = {ratio:.2f}",
+            )
     for scenario, budget in CPU_TARGETS_US.items():
         row = _find(results, "service", scenario, top)
         if row is not None and row.name == scenario:

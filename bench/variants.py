@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import json
 import logging
 import os
 import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import partial
-from typing import Any, TextIO
+from typing import TextIO
 
 from service.app import create_app
 from service.config import ConfigError, Settings
@@ -39,7 +37,6 @@ class Choices:
     request_metrics: bool = True
     query_metrics: bool = True
     handler_class: Callable[[TextIO], logging.StreamHandler[TextIO]] = logging.StreamHandler
-    formatter: logging.Formatter | None = None
 
 
 Variant = Callable[[Choices], None]
@@ -58,35 +55,6 @@ def _no_query_logger(choices: Choices) -> None:
 def _uvloop(choices: Choices) -> None:
     """uvloop's event loop for asyncio.run (Python 3.11 has no loop_factory)."""
     importlib.import_module("uvloop").install()
-
-
-class _FastFormatter(logging.Formatter):
-    """The service's JSON object built with one json.dumps, instead of python-json-logger's
-    generic field merging."""
-
-    _RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
-
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        moment = datetime.fromtimestamp(record.created, UTC)  # as service.logs does
-        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-    def format(self, record: logging.LogRecord) -> str:
-        payload: dict[str, Any] = {
-            "timestamp": self.formatTime(record),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        for key, value in record.__dict__.items():
-            if key not in self._RESERVED:
-                payload[key] = value
-        if record.exc_info:
-            payload["exc_info"] = self.formatException(record.exc_info)
-        return json.dumps(payload, default=str)
-
-
-def _fast_log(choices: Choices) -> None:
-    choices.formatter = _FastFormatter()
 
 
 class _BufferedStreamHandler(logging.StreamHandler[TextIO]):
@@ -116,7 +84,6 @@ VARIANTS: dict[str, Variant] = {
     "nometrics": _no_metrics,
     "noquerylog": _no_query_logger,
     "uvloop": _uvloop,
-    "fastlog": _fast_log,
     "bufferedlog": _buffered_log,
 }
 
@@ -135,10 +102,7 @@ def main() -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    handler = choices.handler_class(sys.stdout)
-    if choices.formatter is not None:
-        handler.setFormatter(choices.formatter)
-    configure_logging(settings.log_level, handler)
+    configure_logging(settings.log_level, choices.handler_class(sys.stdout))
     app_factory = partial(
         create_app,
         request_metrics=choices.request_metrics,
