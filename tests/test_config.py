@@ -30,6 +30,7 @@ def test_defaults() -> None:
         request_timeout=5.0,
         acquire_timeout=2.0,
         statement_timeout=5.0,
+        transaction_pooling=False,
         max_body_bytes=65536,
         readiness_timeout=1.0,
         readiness_cache_seconds=1.0,

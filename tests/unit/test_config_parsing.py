@@ -238,7 +238,11 @@ def test_an_unknown_log_level_is_refused_listing_the_levels() -> None:
     )
 
 
-BOOLEANS = [("AUTH_DISABLED", "auth_disabled"), ("DOCS_ENABLED", "docs_enabled")]
+BOOLEANS = [
+    ("AUTH_DISABLED", "auth_disabled"),
+    ("DOCS_ENABLED", "docs_enabled"),
+    ("DB_TRANSACTION_POOLING", "transaction_pooling"),
+]
 
 
 @pytest.mark.parametrize(("variable", "field"), BOOLEANS)
