@@ -5,7 +5,10 @@
 - `<report>.latency.png`: p50 and p99 of the same rows;
 - `<report>.cpu.png`: server CPU per request of each service scenario, GET by id split into
   what the bare handler costs (aiohttp, the pool, the query, the JSON) and what the service
-  adds on top of it (middlewares, authentication, metrics, the access log, validation).
+  adds on top of it (middlewares, authentication, metrics, the access log, validation);
+- `<report>.costs.png`, when the run profiled the service: the same CPU per request of GET,
+  POST and the list page stacked by cost centre (bench/profile.py), the bare handler's CPU per
+  request a reference line across the GET bar.
 
 The tables in the report keep every figure; the charts only show them.
 """
@@ -18,6 +21,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from bench import profile
 from bench.report import BARE_HANDLER, Results, Row, cpu_per_request
 
 _COLOURS = {"floor": "#8c8c8c", "ceiling": "#4c72b0", "service": "#dd8452"}
@@ -37,6 +41,16 @@ def draw(results: Results, output: Path) -> dict[str, Path]:
     _rps(rows, paths["rps"])
     _latency(rows, paths["latency"])
     _cpu(results, rows, paths["cpu"])
+    profiled = [p for p in results.profiles if p.error is None and p.total]
+    if profiled:
+        bare = next((r for r in rows if r.group == "floor" and r.name == BARE_HANDLER), None)
+        paths["costs"] = output.with_suffix(".costs.png")
+        costs(
+            profiled,
+            paths["costs"],
+            title=f"Server CPU per request by cost centre ({results.users:,} users)",
+            floors={"GET /users/{id}": cpu_per_request(bare)} if bare else {},
+        )
     return paths
 
 
@@ -112,6 +126,52 @@ def _cpu(results: Results, rows: list[Row], path: Path) -> None:
     axes.set_title(f"Server CPU per request ({results.users:,} users)")
     axes.set_xlim(0, max(costs, default=1) * _ROOM_FOR_LABELS)
     figure.legend(loc="outside lower center", ncols=2)
+    _save(figure, path)
+
+
+# One colour per cost centre, in bench/profile.py's order ("other" grey).
+_CENTRE_COLOURS = dict(
+    zip(
+        profile.CENTRES,
+        ["#c44e52", "#8172b3", "#937860", "#da8bc3", "#ccb974", "#64b5cd", "#4c72b0", "#55a868",
+         "#dd8452", "#a05195", "#2f4b7c", "#b0b0b0"],
+        strict=True,
+    )
+)  # fmt: skip
+
+
+def costs(
+    profiles: list[profile.Profile],
+    path: Path,
+    *,
+    title: str,
+    floors: dict[str, float] | None = None,
+) -> None:
+    """One bar per profiled scenario: its server CPU per request stacked by cost centre; a
+    scenario named in `floors` gets a reference line at that many microseconds across its bar."""
+    floors = floors or {}
+    figure = Figure(figsize=(10, 0.6 * len(profiles) + 2.5), layout="constrained")
+    axes = figure.subplots()
+    labels = [p.label for p in profiles]
+    left = [0.0] * len(profiles)
+    for centre in profile.CENTRES:
+        widths = [p.costs().get(centre, 0.0) for p in profiles]
+        if not any(widths):
+            continue
+        axes.barh(labels, widths, left=left, color=_CENTRE_COLOURS[centre], label=centre)
+        left = [x + w for x, w in zip(left, widths, strict=True)]
+    for position, (p, total) in enumerate(zip(profiles, left, strict=True)):
+        axes.annotate(f"{total:,.0f} us", (total, position), xytext=(3, 0),
+                      textcoords="offset points", va="center", fontsize=8)  # fmt: skip
+        floor = floors.get(p.scenario)
+        if floor is not None:
+            axes.vlines(floor, position - 0.45, position + 0.45, colors="black",
+                        linestyles="dashed", label=f"bare handler ({floor:,.0f} us)")  # fmt: skip
+    axes.invert_yaxis()
+    axes.set_xlabel("server CPU per request, microseconds (lower is better)")
+    axes.set_title(title)
+    axes.set_xlim(0, max(left, default=1) * _ROOM_FOR_LABELS or 1)
+    figure.legend(loc="outside lower center", ncols=3, fontsize=8)
     _save(figure, path)
 
 

@@ -9,6 +9,7 @@ is the steadiest figure on a shared machine: throughput also moves with what els
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import sys
 from collections import defaultdict
@@ -16,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import dataset, report
-from bench.harness import MAIN_DATABASE, Run, serving, wrk_load
-from bench.server import start_ceiling, uses_uvloop
+from bench import dataset, profile, report
+from bench.harness import MAIN_DATABASE, Run, profile_window, serving, wrk_load
+from bench.server import Server, start_ceiling, uses_uvloop
 
 SCENARIOS = {
     "get": ("GET /users/{id}", "get", "/"),
@@ -81,7 +82,36 @@ def measure_rounds(
                         "compare", f"{label}|{name}", load,
                         connections=conns, database=MAIN_DATABASE, server=server,
                     )  # fmt: skip
+                if number == 0 and run.profiling:
+                    _profile(run, server, label, index, scenarios=scenarios, users=users)
     return run.rows, ready
+
+
+def _profile(
+    run: Run, server: Server, label: str, index: int, *, scenarios: list[str], users: int
+) -> None:
+    """py-spy windows of each scenario, first round only: priced later (`priced`) at the
+    variant's median server CPU per request over every round."""
+    conns = run.plan.connections[0]
+    for key in scenarios:
+        name, mode, path = SCENARIOS[key]
+        load = wrk_load(
+            run, server, connections=conns, mode=mode, path=path, max_id=users,
+            label=f"p{index}{key}",
+        )  # fmt: skip
+        found = profile_window(
+            run, server, name, connections=conns, load=load, server_us=0.0, variant=label
+        )
+        run.profiles.append(found)
+
+
+def priced(profiles: list[profile.Profile], summaries: list[Summary]) -> list[profile.Profile]:
+    """Each variant's profiles at its median server CPU per request."""
+    medians = {(s.variant, s.scenario): s.server_us for s in summaries}
+    return [
+        dataclasses.replace(p, server_us=medians.get((p.variant, p.scenario), p.window_server_us))
+        for p in profiles
+    ]
 
 
 def _ceiling(run: Run, conns: int, users: int, uvloop: bool) -> None:
@@ -139,6 +169,8 @@ def render(
     command: str,
     about: dict[str, str],
     connections: int,
+    profiles: list[profile.Profile] | None = None,
+    charts: dict[str, Path] | None = None,
 ) -> str:
     base = {s.scenario: s for s in summaries if s.variant == "baseline"}
     out = [
@@ -167,6 +199,14 @@ def render(
             f"Framework ceiling (first round): {c.load.rps:,.0f} req/s, "
             f"{1e6 * (c.cpu_server or 0) / max(c.load.requests, 1):.0f} us CPU per request.",
         ]
+    if profiles:
+        out += report.profile_section(
+            profiles,
+            window="in the first round, after its warm-up",
+            priced_at="the variant's median server CPU per request over the rounds (above)",
+        )
+    if charts:
+        out += ["", *[f"![{kind}]({path.name})" for kind, path in charts.items()]]
     out += ["", "| | |", "|---|---|", *[f"| {k} | {v} |" for k, v in about.items()], ""]
     return "\n".join(out)
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import dataset, loadgen, procs, report
+from bench import dataset, loadgen, procs, profile, report
 from bench.server import Server, start_service
 from service.devdb import EmbeddedPostgres
 
@@ -64,6 +64,8 @@ class Run:
     cold_starts: list[float] = field(default_factory=list)
     idle_rss_mib: list[float] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    profiling: bool = True  # py-spy windows (bench/profile.py)
+    profiles: list[profile.Profile] = field(default_factory=list)
     run_id: str = field(default_factory=lambda: secrets.token_hex(3))
 
     api_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
@@ -144,6 +146,53 @@ class Run:
         self.rows.append(row)
         print(report.progress_line(row), file=sys.stderr, flush=True)
         return row
+
+
+def profile_window(
+    run: Run,
+    server: Server,
+    scenario: str,
+    *,
+    connections: int,
+    load: Load,
+    server_us: float,
+    variant: str = "",
+) -> profile.Profile:
+    """A warm-up, then py-spy records `server` for the measured seconds of `load`
+    (bench/profile.py); `server_us` is the scenario's server CPU per request, measured without
+    the profiler."""
+    load(run.plan.warmup, "w")
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", f"{variant} {scenario} {connections}").strip("-")
+    output = run.logs / f"profile-{slug}.txt"
+    window: dict[str, float] = {}
+
+    def measured() -> None:
+        cpu = procs.cpu_seconds(server.pid)
+        result = load(run.plan.seconds, "m")
+        cpu = procs.cpu_seconds(server.pid) - cpu
+        window["rps"] = result.rps
+        window["us"] = 1e6 * cpu / max(result.requests, 1)
+
+    samples, error = profile.record_window(server.pid, output, measured)
+    found = profile.Profile(
+        scenario=scenario,
+        connections=connections,
+        samples=dict(samples),
+        server_us=server_us,
+        window_rps=window.get("rps", 0.0),
+        window_server_us=window.get("us", 0.0),
+        error=error,
+        variant=variant,
+    )
+    if error is not None:
+        run.notes.append(f"profile of {found.label}: none, {error}")
+    print(
+        f"bench: profile  {found.label[:48]:48} "
+        + (f"{found.total:,} samples" if error is None else f"FAILED: {error}"),
+        file=sys.stderr,
+        flush=True,
+    )
+    return found
 
 
 def ensure_wrk(install: bool) -> None:

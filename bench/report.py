@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench import profile
 from bench.loadgen import Load
 
 # The original tutorial's Flask app under gunicorn served GET-by-id at about 1.1-1.3k req/s on
@@ -60,6 +61,7 @@ class Results:
     cold_start_max_seconds: float
     idle_rss_mib: float
     notes: list[str]
+    profiles: list[profile.Profile] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,11 +304,42 @@ def render(results: Results, charts: dict[str, Path] | None = None) -> str:
     for t in targets(results):
         verdict = "-" if t.passed is None else ("PASS" if t.passed else "MISS")
         out.append(f"| {t.name} | {t.goal} | {t.measured} | {verdict} |")
+    out += profile_section(results.profiles)
     if charts:
         out += ["", "## Charts", ""]
         out += [f"![{kind}]({path.name})" for kind, path in charts.items()]
     out += ["", "## Notes", "", *[f"- {n}" for n in results.notes], ""]
     return "\n".join(out)
+
+
+def profile_section(
+    profiles: list[profile.Profile],
+    *,
+    window: str = "after its warm-up",
+    priced_at: str = "the scenario's server CPU per request in the results table",
+) -> list[str]:
+    """The cost centres of each profiled scenario, or why there are none."""
+    if not profiles:
+        return []
+    out = ["", "## Where the CPU goes (py-spy)", ""]
+    rows = profile.table(profiles)
+    if rows:
+        out += [
+            f"`py-spy record --rate {profile.RATE} --format raw` (blocking, idle samples left "
+            "out) of the service while wrk drove each scenario for the measured seconds, "
+            f"{window}; every sample is charged to one cost centre (bench/profile.py, RULES). "
+            f"Microseconds per request = the centre's share of the samples x {priced_at}, "
+            "measured without the profiler (which slows the process it samples: see the last "
+            "row); the share of the samples is in brackets. With --keep-logs the raw stacks "
+            "stay beside the servers' logs (profile-*.txt): `python -m bench.profile --other "
+            "FILE` lists what no rule knows.",
+            "",
+            *rows,
+        ]
+    for p in profiles:
+        if p.error is not None:
+            out += ["", f"No profile of {p.label}: {p.error}"]
+    return out
 
 
 def progress_line(row: Row) -> str:

@@ -3,7 +3,8 @@
 1. a throwaway PostgreSQL (stock durability settings), migrated and seeded with N users;
 2. the floors: pgbench select-by-id and insert, and the framework ceiling (bench/ceiling.py);
 3. the service as production runs it, under wrk: GET by id, POST, a 90/10 mix, the first and a
-   deep list page, at 16 and 64 connections, each after a warm-up;
+   deep list page, at 16 and 64 connections, each after a warm-up; then py-spy's profile of
+   GET, POST and the first list page at 64, in cost centres per request (bench/profile.py);
 4. cold start and idle RSS; the list target on a small and a large table;
 5. a Markdown report (and its numbers as JSON) that says PASS or MISS for each target.
 
@@ -49,11 +50,12 @@ from bench.harness import (
     ensure_wrk,
     full_plan,
     pgbench_load,
+    profile_window,
     seed,
     serving,
     wrk_load,
 )
-from bench.server import start_bare, start_ceiling, start_otlp_sink, uses_uvloop
+from bench.server import Server, start_bare, start_ceiling, start_otlp_sink, uses_uvloop
 from bench.snapshot import REPO
 from service.devdb import EmbeddedPostgres
 
@@ -133,6 +135,35 @@ def _service_scenarios(run: Run, seeded: dataset.Seeded) -> None:
                     label=f"s{index}",
                 )  # fmt: skip
                 run.measure("service", name, load, connections=conns, database=db, server=service)
+        if run.profiling:
+            _profiles(run, seeded, service)
+
+
+# Profiled at the top connection count: the scenarios of the CPU targets.
+PROFILED = ("GET /users/{id}", "POST /users", "GET /users?limit=50")
+
+
+def _profiles(run: Run, seeded: dataset.Seeded, service: Server) -> None:
+    """A window of its own per scenario, py-spy recording the service while wrk drives it as the
+    measured runs did; the shares are priced at the measured run's server CPU per request."""
+    conns = max(run.plan.connections)
+    modes = {name: (mode, path) for name, mode, path in compare.SCENARIOS.values()}
+    for name in PROFILED:
+        mode, path = modes[name]
+        measured = next(
+            r
+            for r in run.rows
+            if r.group == "service" and r.name == name and r.connections == conns
+        )
+        load = wrk_load(
+            run, service, connections=conns, mode=mode, path=path, max_id=seeded.users,
+            label=f"p{PROFILED.index(name)}",
+        )  # fmt: skip
+        profiled = profile_window(
+            run, service, name, connections=conns, load=load,
+            server_us=report.cpu_per_request(measured),
+        )  # fmt: skip
+        run.profiles.append(profiled)
 
 
 def _tracing(run: Run, seeded: dataset.Seeded) -> None:
@@ -226,6 +257,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--keep-logs", action="store_true", help="keep servers' logs by the report")
     parser.add_argument("--no-install", action="store_true", help="never apt-get install wrk")
     parser.add_argument(
+        "--no-profile",
+        action="store_true",
+        help="no py-spy windows (GET, POST and list at the top connection count; with "
+        "--compare, each scenario of each variant in the first round)",
+    )
+    parser.add_argument(
         "--nice",
         type=int,
         default=0,
@@ -303,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
     steal = procs.StealMeter()
     postgres = EmbeddedPostgres(settings=POSTGRES_SETTINGS)
-    run = Run(plan, postgres, logs)
+    run = Run(plan, postgres, logs, profiling=not args.no_profile)
     try:
         postgres.start()
         about = machine.describe(dataset.server_version(postgres.dsn()), postgres.binary("pgbench"))
@@ -337,16 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
         return 0
     if args.compare:
-        summaries = compare.summarise(rows)
-        text = compare.render(
-            summaries,
-            rows=rows,
-            ready=ready,
-            command=command,
-            about=about,
-            connections=plan.connections[0],
-        )
-        compare.write(text, output)
+        _compare_report(run, rows, ready, command=command, about=about, output=output)
         return 0
     results = report.Results(
         command=command,
@@ -363,9 +391,36 @@ def main(argv: list[str] | None = None) -> int:
         cold_start_max_seconds=max(run.cold_starts),
         idle_rss_mib=statistics.median(run.idle_rss_mib),
         notes=run.notes,
+        profiles=run.profiles,
     )
     _write_with_charts(results, output)
     return 0
+
+
+def _compare_report(
+    run: Run,
+    rows: list[report.Row],
+    ready: dict[str, list[float]],
+    *,
+    command: str,
+    about: dict[str, str],
+    output: Path,
+) -> None:
+    """The comparison's table, and its variants' cost centres with their chart if profiled."""
+    connections = run.plan.connections[0]
+    summaries = compare.summarise(rows)
+    profiles = compare.priced(run.profiles, summaries)
+    profiled = [p for p in profiles if p.error is None and p.total]
+    drawn = {}
+    if profiled:
+        drawn["costs"] = output.with_suffix(".costs.png")
+        title = f"Server CPU per request by cost centre, {connections} connections"
+        charts.costs(profiled, drawn["costs"], title=title)
+    text = compare.render(
+        summaries, rows=rows, ready=ready, command=command, about=about,
+        connections=connections, profiles=profiles, charts=drawn,
+    )  # fmt: skip
+    compare.write(text, output)
 
 
 def _write_with_charts(results: report.Results, output: Path) -> None:

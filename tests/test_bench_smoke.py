@@ -13,11 +13,14 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bench.profile import CENTRES
 from bench.report import BARE_HANDLER
-from tests.helpers import REPO, skip_or_fail
+from bench.run import PROFILED
+from tests.helpers import IN_CI, REPO, skip_or_fail
 
 # Every row the report must hold: (group, scenario name as a regular expression, connections).
 EXPECTED_ROWS = [
@@ -79,7 +82,9 @@ def test_smoke_run_writes_a_complete_report(tmp_path: Path) -> None:
         assert f"]({chart.name})" in report
     for target in TARGETS:
         assert target in report
-    rows = json.loads(output.with_suffix(".json").read_text())["rows"]
+    figures = json.loads(output.with_suffix(".json").read_text())
+    _check_profiles(figures["profiles"], report, output)
+    rows = figures["rows"]
     for group, name, conns in EXPECTED_ROWS:
         matching = [
             r
@@ -96,6 +101,35 @@ def test_smoke_run_writes_a_complete_report(tmp_path: Path) -> None:
         if group == "service" and row["name"] in ("GET /users/{id}", "POST /users"):
             assert row["load"]["non_2xx"] == 0, row
         assert row["load"]["non_2xx"] <= row["load"]["requests"] // 10, row
+
+
+def _check_profiles(profiles: list[dict[str, Any]], report: str, output: Path) -> None:
+    """py-spy's windows: GET, POST and the list page at 64 connections, each sample charged to a
+    cost centre, priced and drawn. Where py-spy cannot attach (no ptrace) the report says why
+    and the run still succeeds; under CI=true the profile must work."""
+    assert [(p["scenario"], p["connections"]) for p in profiles] == [(s, 64) for s in PROFILED]
+    chart = output.with_suffix(".costs.png")
+    failed = [p for p in profiles if p["error"] is not None]
+    if failed and not IN_CI:
+        for p in failed:
+            assert f"No profile of {p['scenario']} @64: {p['error']}" in report
+        return
+    assert not failed, failed
+    for p in profiles:
+        assert set(p["samples"]) <= set(CENTRES), p
+        # A second of a saturated service at 250 Hz: far more than this many samples.
+        assert sum(p["samples"].values()) >= 50, p
+        # Most of a request's CPU is in named centres, not "other".
+        assert p["samples"].get("other", 0) < sum(p["samples"].values()) / 10, p
+        assert p["server_us"] > 0, p
+    assert "## Where the CPU goes (py-spy)" in report
+    header = "| cost centre | " + " | ".join(f"{s} @64" for s in PROFILED) + " |"
+    assert header in report
+    for centre in CENTRES:
+        assert f"| {centre} | " in report
+    assert chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n"), chart
+    assert chart.stat().st_size > 10_000, chart
+    assert f"]({chart.name})" in report
 
 
 @pytest.mark.slow
