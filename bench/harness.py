@@ -17,6 +17,7 @@ from pathlib import Path
 from bench import dataset, loadgen, procs, profile, report
 from bench.server import Server, start_service
 from service.devdb import EmbeddedPostgres
+from service.devpooler import PgBouncer
 
 # The chart's PostgreSQL runs the official image's stock configuration with this one change;
 # durability stays on (fsync, synchronous_commit, full_page_writes), so an INSERT pays for its
@@ -24,6 +25,9 @@ from service.devdb import EmbeddedPostgres
 POSTGRES_SETTINGS = {"max_connections": "100"}
 POOL_MAX_SIZE = 10  # the service's and the chart's default DB_POOL_MAX_SIZE
 MAIN_DATABASE = "bench"
+# The variant that puts PgBouncer (transaction mode, as CloudNativePG's Pooler runs it) between
+# the service and PostgreSQL, with DB_TRANSACTION_POOLING=true (docs/scaling.md).
+PGBOUNCER_VARIANT = "pgbouncer"
 
 Load = Callable[[float, str], loadgen.Load]  # (seconds, phase "w" or "m") -> what it measured
 
@@ -66,6 +70,8 @@ class Run:
     notes: list[str] = field(default_factory=list)
     profiling: bool = True  # py-spy windows (bench/profile.py)
     profiles: list[profile.Profile] = field(default_factory=list)
+    # The PgBouncer of the pgbouncer variant while it serves: its CPU counts with PostgreSQL's.
+    pooler: PgBouncer | None = None
     run_id: str = field(default_factory=lambda: secrets.token_hex(3))
 
     api_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
@@ -91,7 +97,8 @@ class Run:
         pid = self.postgres.pid
         if pid is None:
             raise RuntimeError("PostgreSQL is not running")
-        return procs.tree_cpu_seconds(pid)
+        pooler = self.pooler.pid if self.pooler is not None else None
+        return procs.tree_cpu_seconds(pid) + (procs.cpu_seconds(pooler) if pooler else 0.0)
 
     def tag(self, label: str) -> str:
         """A prefix that keeps the usernames of every POST run unique."""
@@ -255,12 +262,43 @@ def serving(
     """The service on a seeded database; every start also counts as a cold-start sample."""
     # A label may hold a setting's value, a URL say: keep its file name one path component.
     log = run.logs / f"service-{re.sub(r'[^A-Za-z0-9_.+=-]', '_', label)}.log"
-    server = start_service(run.app_dsn(seeded), log, run.api_key, variants)
-    run.cold_starts.append(server.ready_seconds)
+    with _database_path(run, seeded, variants) as (database_url, settings):
+        server = start_service(database_url, log, run.api_key, settings)
+        run.cold_starts.append(server.ready_seconds)
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+@contextmanager
+def _database_path(
+    run: Run, seeded: dataset.Seeded, variants: tuple[str, ...]
+) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """The URL the service connects to, and the variants left for start_service: PostgreSQL
+    itself, or with the pgbouncer variant a PgBouncer in front of it."""
+    if PGBOUNCER_VARIANT not in variants:
+        yield run.app_dsn(seeded), variants
+        return
+    note = "pgbouncer variant: its PostgreSQL CPU per request includes PgBouncer's own"
+    if note not in run.notes:
+        run.notes.append(note)
+    p = run.postgres
+    pooler = PgBouncer(p.port, auth_user=p.user, auth_password=p.password)
+    pooler.start()
+    run.pooler = pooler
+    user, password = (
+        (dataset.APP_ROLE, seeded.app_password) if seeded.app_password else (p.user, p.password)
+    )
+    rest = tuple(v for v in variants if v != PGBOUNCER_VARIANT)
     try:
-        yield server
+        yield (
+            pooler.dsn(user, password, seeded.database),
+            (*rest, "DB_TRANSACTION_POOLING=true"),
+        )
     finally:
-        server.stop()
+        run.pooler = None
+        pooler.cleanup()
 
 
 def seed(run: Run, database: str, users: int) -> dataset.Seeded:

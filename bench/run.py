@@ -278,7 +278,8 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--compare",
         metavar="V1,V2",
-        help="variants against the baseline, e.g. noreset,uvloop+orjson,DB_POOL_MAX_SIZE=20",
+        help="variants against the baseline, e.g. nometrics,uvloop,DB_POOL_MAX_SIZE=20; "
+        "pgbouncer: through a PgBouncer in transaction mode",
     )
     compare.add_argument("--rounds", type=int, default=3, help="rounds per variant (default 3)")
     compare.add_argument("--scenarios", default="get,post", help="of: get,post,mix,list")

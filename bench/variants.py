@@ -6,9 +6,10 @@ Each variant is the smallest stand-in for a change the service could make, expre
 what the service lets a caller choose: create_app's arguments, configure_logging's handler,
 serve's app factory, or asyncio's event loop. `python -m bench --compare` runs the baseline
 and the variants in one run (bench/compare.py); a NAME=VALUE variant is a setting instead
-(LOG_LEVEL=WARNING drops the access log). uvloop is not a project dependency: install it
-beside the project to try it, e.g. `pip install --target /tmp/bench-extra uvloop` and
-`PYTHONPATH=/tmp/bench-extra`.
+(LOG_LEVEL=WARNING drops the access log), and `pgbouncer` the database path instead (the
+service behind a PgBouncer in transaction mode: bench/harness.py). uvloop is not a project
+dependency: install it beside the project to try it, e.g. `pip install --target
+/tmp/bench-extra uvloop` and `PYTHONPATH=/tmp/bench-extra`.
 """
 
 from __future__ import annotations

@@ -6,8 +6,16 @@ from __future__ import annotations
 import json
 import signal
 import time
+from pathlib import Path
+from urllib.parse import urlsplit
 
-from tests.helpers import WRITE_AUTH, base_environ
+import pytest
+
+from bench.dataset import Seeded
+from bench.harness import PGBOUNCER_VARIANT, SMOKE, Run, serving
+from service.devdb import EmbeddedPostgres
+from service.devpooler import find_pgbouncer
+from tests.helpers import WRITE_AUTH, base_environ, skip_or_fail
 from tests.procs import Service, ServiceGroup, http_get
 
 USERS_REQUESTS = 'user_service_http_requests_total{method="GET",route="/users"'
@@ -71,3 +79,27 @@ def test_log_variants_still_write_the_access_log_and_drain(
     assert json.loads(json.dumps(line)) == line
     service.send_signal(signal.SIGTERM)
     assert service.wait(timeout=15) == 0
+
+
+def test_the_pgbouncer_variant_serves_through_pgbouncer_in_transaction_mode(
+    postgres: EmbeddedPostgres | None, database_url: str, tmp_path: Path
+) -> None:
+    """`--compare pgbouncer`: the service's queries go through a real PgBouncer, with
+    DB_TRANSACTION_POOLING=true; the PgBouncer is stopped with the service."""
+    if postgres is None:
+        pytest.skip("the benchmark's harness drives the embedded server (TEST_DATABASE_URL set)")
+    if find_pgbouncer() is None:
+        skip_or_fail("pgbouncer is not installed (apt-get install pgbouncer)")
+    run = Run(plan=SMOKE, postgres=postgres, logs=tmp_path)
+    database = urlsplit(database_url).path.lstrip("/")
+    seeded = Seeded(database, 0, 0.0, "", 0, app_password=None)
+    with serving(run, seeded, "pgbouncer", (PGBOUNCER_VARIANT,)) as server:
+        assert run.pooler is not None
+        key = {"Authorization": f"Bearer {run.api_key}"}
+        status, _, _ = http_get(server.port, "/users", headers=key)
+        assert status == 200
+        assert f"login attempt: db={database} user={postgres.user}" in run.pooler.log_tail()
+        assert "pool_mode = transaction" in (run.pooler.root / "pgbouncer.ini").read_text()
+        settings = [x for x in server.log.read_text().splitlines() if "transaction_pooling" in x]
+        assert settings and '"transaction_pooling": true' in settings[0], settings
+    assert run.pooler is None
