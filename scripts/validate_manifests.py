@@ -1,9 +1,10 @@
 """Validate rendered Kubernetes manifests offline, for a range of Kubernetes versions.
 
 Built-in kinds go to the `kubernetes-validate --strict` CLI (schemas shipped in its wheel), once
-per version. Custom resources it cannot know (ServiceMonitor, PrometheusRule) are checked against
-the small schema in schemas/ named in CRD_SCHEMAS, with a printed notice; any other unknown kind
-fails, as does a WARN from kubernetes-validate, which it otherwise prints with exit code 0.
+per version. Custom resources it cannot know (ServiceMonitor, PrometheusRule, CloudNativePG's
+Cluster and Pooler) are checked against the small schema in schemas/ named in CRD_SCHEMAS, with
+a printed notice; any other unknown kind fails, as does a WARN from kubernetes-validate, which
+it otherwise prints with exit code 0.
 
 Usage: python scripts/validate_manifests.py --versions 1.29.0,1.37.0 FILE...
 """
@@ -24,6 +25,8 @@ REPO = Path(__file__).resolve().parent.parent
 CRD_SCHEMAS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"): REPO / "schemas/servicemonitor.schema.json",
     ("monitoring.coreos.com/v1", "PrometheusRule"): REPO / "schemas/prometheusrule.schema.json",
+    ("postgresql.cnpg.io/v1", "Cluster"): REPO / "schemas/cnpg-cluster.schema.json",
+    ("postgresql.cnpg.io/v1", "Pooler"): REPO / "schemas/cnpg-pooler.schema.json",
 }
 
 

@@ -8,7 +8,10 @@
 #  2. every tests/chart/bad-values/*.yaml must FAIL to render, with the error its
 #     "# expect (regex):" header names
 #  3. kubernetes-validate --strict on every render, for each Kubernetes version in KUBE_VERSIONS
-#     (ServiceMonitor: schemas/servicemonitor.schema.json instead, with a notice)
+#     (custom resources, with a notice, against the schemas this project wrote in schemas/:
+#     ServiceMonitor, PrometheusRule, and CloudNativePG's Cluster and Pooler from the cnpg-*
+#     profiles; tests/chart/test_chart_cnpg.py also takes CloudNativePG's own CRDs when
+#     CNPG_CRD_SCHEMA_DIR names a directory holding them)
 #  4. yamllint (helm/user-service/.yamllint) on every render and on every file of k8s/
 #  5. check-jsonschema: values.yaml and each profile (merged onto the defaults, as Helm does)
 #     against values.schema.json; skaffold.yaml and kind-config.yaml against schemas/; the

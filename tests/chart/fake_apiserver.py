@@ -35,6 +35,7 @@ RESOURCES: dict[str, list[tuple[str, str, bool]]] = {
         ("ingresses", "Ingress", True),
     ],
     "monitoring.coreos.com/v1": [("servicemonitors", "ServiceMonitor", True)],
+    "postgresql.cnpg.io/v1": [("clusters", "Cluster", True), ("poolers", "Pooler", True)],
 }
 
 

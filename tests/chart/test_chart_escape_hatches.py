@@ -494,6 +494,8 @@ FROM_VALUES: dict[str, tuple[str, object, str, str]] = {
     "DRAIN_DELAY_SECONDS": ("config.drainDelaySeconds", 7, "7", "Deployment"),
     "SHUTDOWN_TIMEOUT_SECONDS": ("config.shutdownTimeoutSeconds", 25, "25", "Deployment"),
     "DOCS_ENABLED": ("config.docsEnabled", False, "false", "Deployment"),
+    # Also set by cnpg.pooler.enabled (tests/chart/test_chart_cnpg.py); never in the Job.
+    "DB_TRANSACTION_POOLING": ("externalDatabase.transactionPooling", True, "true", "Deployment"),
     # Rendered only with tracing.enabled (settings_render turns it on).
     "OTEL_EXPORTER_OTLP_ENDPOINT": (
         "tracing.endpoint",
@@ -544,6 +546,8 @@ def settings_render(helm: Helm) -> Render:
     for path, value, _, _ in FROM_VALUES.values():
         with_path(values, path, value)
     with_path(values, "tracing.enabled", True)
+    # transactionPooling: the migration Job needs the server itself.
+    with_path(values, "externalDatabase.migrationHost", "users-direct.db.example.com")
     return helm.render(values)
 
 

@@ -12,7 +12,7 @@ from .render import CHART, Helm
 
 pytestmark = pytest.mark.chart
 
-PARTS = {"api", "metrics", "migration", "postgresql", "tests"}
+PARTS = {"api", "cnpg", "metrics", "migration", "postgresql", "tests"}
 COMPONENT = "app.kubernetes.io/component"
 
 # Every optional object on, so that every template renders something.
@@ -25,6 +25,11 @@ EVERYTHING_ON = {
     },
     "networkPolicy": {"prometheus": {"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}},
 }
+# The bundled PostgreSQL and CloudNativePG exclude each other: the second render has the latter.
+CNPG_ON = EVERYTHING_ON | {
+    "postgresql": {"enabled": False},
+    "cnpg": {"enabled": True, "pooler": {"enabled": True}},
+}
 
 
 def test_every_template_folder_is_a_part_and_every_part_has_one() -> None:
@@ -35,12 +40,12 @@ def test_every_template_folder_is_a_part_and_every_part_has_one() -> None:
 def test_an_objects_component_label_is_its_template_folder(helm: Helm) -> None:
     """api/ renders component api, postgresql/ component postgresql, and so on; the templates at
     the top (ServiceAccount, default-deny NetworkPolicy) serve every part and name none."""
-    rendered = helm.render_sources(EVERYTHING_ON)
+    rendered = helm.render_sources(EVERYTHING_ON) + helm.render_sources(CNPG_ON)
     sources = {source for source, _ in rendered}
     templates = {
         str(p.relative_to(CHART / "templates")) for p in (CHART / "templates").rglob("*.yaml")
     }
-    assert sources == templates, "every template renders with EVERYTHING_ON"
+    assert sources == templates, "every template renders with EVERYTHING_ON or CNPG_ON"
     for source, doc in rendered:
         folder = source.split("/")[0] if "/" in source else None
         labels = doc["metadata"]["labels"]

@@ -2,7 +2,9 @@
 
 {{/*
 Non-secret settings shared by the ConfigMap (app pods) and the migration Job. The Job renders
-them inline, so that they are part of its spec's hash: new settings are a new Job.
+them inline, so that they are part of its spec's hash: new settings are a new Job. The Job
+connects elsewhere when the API pods go through a transaction-mode pooler
+(user-service.migration.configData).
 Only variables the app reads (see the contract / service.config) may appear here.
 */}}
 {{- define "user-service.api.configData" -}}
@@ -26,6 +28,9 @@ KEEPALIVE_TIMEOUT_SECONDS: {{ .Values.config.keepaliveTimeoutSeconds | quote }}
 DRAIN_DELAY_SECONDS: {{ .Values.config.drainDelaySeconds | quote }}
 SHUTDOWN_TIMEOUT_SECONDS: {{ .Values.config.shutdownTimeoutSeconds | quote }}
 DOCS_ENABLED: {{ .Values.config.docsEnabled | toString | quote }}
+{{- if include "user-service.database.transactionPooling" . }}
+DB_TRANSACTION_POOLING: "true"
+{{- end }}
 {{- include "user-service.database.tlsConfigData" . }}
 {{- include "user-service.api.tracingConfigData" . }}
 {{- end }}

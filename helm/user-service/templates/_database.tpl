@@ -1,27 +1,77 @@
 {{/*
 The database the app and the migration Job talk to: the bundled PostgreSQL (postgresql.*, the
-part in templates/postgresql/) or an external one (externalDatabase.*).
+part in templates/postgresql/), a CloudNativePG Cluster (cnpg.*, templates/cnpg/) or an
+external one (externalDatabase.*).
 */}}
 
+{{/* Which one: postgresql, cnpg or external. */}}
+{{- define "user-service.database.mode" -}}
+{{- if .Values.postgresql.enabled }}postgresql{{ else if .Values.cnpg.enabled }}cnpg{{ else }}external{{ end }}
+{{- end }}
+
+{{/*
+The host the API pods connect to. CloudNativePG: the Pooler's Service when cnpg.pooler.enabled,
+else the Cluster's -rw Service (the primary).
+*/}}
 {{- define "user-service.database.host" -}}
-{{- if .Values.postgresql.enabled }}
+{{- $mode := include "user-service.database.mode" . }}
+{{- if eq $mode "postgresql" }}
 {{- include "user-service.postgresql.fullname" . }}
+{{- else if eq $mode "cnpg" }}
+{{- if .Values.cnpg.pooler.enabled }}{{ include "user-service.cnpg.poolerName" . }}{{ else }}{{ include "user-service.cnpg.rwService" . }}{{ end }}
 {{- else }}
 {{- .Values.externalDatabase.host }}
 {{- end }}
 {{- end }}
 
 {{- define "user-service.database.port" -}}
-{{- if .Values.postgresql.enabled }}5432{{ else }}{{ .Values.externalDatabase.port }}{{ end }}
+{{- if eq (include "user-service.database.mode" .) "external" }}{{ .Values.externalDatabase.port }}{{ else }}5432{{ end }}
+{{- end }}
+
+{{/*
+The host the migration Job connects to: never a transaction-mode pooler, whose server
+connections change between transactions (the Job holds a session-level advisory lock and runs
+DDL; `migrate` refuses DB_TRANSACTION_POOLING). CloudNativePG: always the Cluster's -rw Service;
+external: externalDatabase.migrationHost, else host.
+*/}}
+{{- define "user-service.database.migrationHost" -}}
+{{- $mode := include "user-service.database.mode" . }}
+{{- if eq $mode "cnpg" }}
+{{- include "user-service.cnpg.rwService" . }}
+{{- else if eq $mode "external" }}
+{{- .Values.externalDatabase.migrationHost | default .Values.externalDatabase.host }}
+{{- else }}
+{{- include "user-service.database.host" . }}
+{{- end }}
+{{- end }}
+
+{{- define "user-service.database.migrationPort" -}}
+{{- $port := .Values.externalDatabase.migrationPort }}
+{{- if and (eq (include "user-service.database.mode" .) "external") (not (kindIs "invalid" $port)) }}
+{{- $port }}
+{{- else }}
+{{- include "user-service.database.port" . }}
+{{- end }}
+{{- end }}
+
+{{/*
+"true" when the API pods' host is a transaction-mode pooler (DB_TRANSACTION_POOLING): the
+CloudNativePG Pooler, or externalDatabase.transactionPooling.
+*/}}
+{{- define "user-service.database.transactionPooling" -}}
+{{- $mode := include "user-service.database.mode" . }}
+{{- if or (and (eq $mode "cnpg") .Values.cnpg.pooler.enabled) (and (eq $mode "external") .Values.externalDatabase.transactionPooling) }}true{{ end }}
 {{- end }}
 
 {{- define "user-service.database.name" -}}
-{{- if .Values.postgresql.enabled }}{{ .Values.postgresql.auth.database }}{{ else }}{{ .Values.externalDatabase.database }}{{ end }}
+{{- $mode := include "user-service.database.mode" . }}
+{{- if eq $mode "postgresql" }}{{ .Values.postgresql.auth.database }}{{ else if eq $mode "cnpg" }}{{ .Values.cnpg.auth.database }}{{ else }}{{ .Values.externalDatabase.database }}{{ end }}
 {{- end }}
 
 {{/* The owner role: the migration Job connects as it (DDL, and it creates the app role). */}}
 {{- define "user-service.database.user" -}}
-{{- if .Values.postgresql.enabled }}{{ .Values.postgresql.auth.username }}{{ else }}{{ .Values.externalDatabase.user }}{{ end }}
+{{- $mode := include "user-service.database.mode" . }}
+{{- if eq $mode "postgresql" }}{{ .Values.postgresql.auth.username }}{{ else if eq $mode "cnpg" }}{{ .Values.cnpg.auth.username }}{{ else }}{{ .Values.externalDatabase.user }}{{ end }}
 {{- end }}
 
 {{/*
@@ -29,40 +79,56 @@ The least-privileged role the API pods connect as (rows of the tables, no DDL). 
 Job creates or updates it (APP_DB_USER/APP_DB_PASSWORD); it must not be the owner.
 */}}
 {{- define "user-service.database.appUser" -}}
-{{- ternary .Values.postgresql.auth.appUsername .Values.externalDatabase.appUser .Values.postgresql.enabled }}
+{{- $mode := include "user-service.database.mode" . }}
+{{- if eq $mode "postgresql" }}{{ .Values.postgresql.auth.appUsername }}{{ else if eq $mode "cnpg" }}{{ .Values.cnpg.auth.appUsername }}{{ else }}{{ .Values.externalDatabase.appUser }}{{ end }}
 {{- end }}
 
 {{/* max_connections of the database the app talks to (input to the connection budget). */}}
 {{- define "user-service.database.maxConnections" -}}
-{{- if .Values.postgresql.enabled }}{{ .Values.postgresql.maxConnections }}{{ else }}{{ .Values.externalDatabase.maxConnections }}{{ end }}
+{{- $mode := include "user-service.database.mode" . }}
+{{- if eq $mode "postgresql" }}{{ .Values.postgresql.maxConnections }}{{ else if eq $mode "cnpg" }}{{ include "user-service.cnpg.maxConnections" . }}{{ else }}{{ .Values.externalDatabase.maxConnections }}{{ end }}
 {{- end }}
 
 {{/* Name of a user-provided Secret holding the password, or "" when the chart generates one. */}}
 {{- define "user-service.database.existingSecret" -}}
-{{- if .Values.postgresql.enabled }}
+{{- $mode := include "user-service.database.mode" . }}
+{{- if eq $mode "postgresql" }}
 {{- .Values.postgresql.auth.existingSecret }}
+{{- else if eq $mode "cnpg" }}
+{{- .Values.cnpg.auth.existingSecret }}
 {{- else }}
 {{- .Values.externalDatabase.existingSecret }}
 {{- end }}
 {{- end }}
 
-{{/* Secret the app, the Job and PostgreSQL read the password from. */}}
+{{/* Secret the app, the Job and PostgreSQL (or CloudNativePG) read the passwords from. */}}
 {{- define "user-service.database.secretName" -}}
-{{- include "user-service.database.existingSecret" . | default (include "user-service.postgresql.fullname" .) }}
+{{- $own := ternary (include "user-service.cnpg.secretName" .) (include "user-service.postgresql.fullname" .) (eq (include "user-service.database.mode" .) "cnpg") }}
+{{- include "user-service.database.existingSecret" . | default $own }}
 {{- end }}
 
-{{/* Key of the owner's password inside that Secret. */}}
+{{/*
+Key of the owner's password inside that Secret. CloudNativePG reads a basic-auth Secret, whose
+key is always `password`.
+*/}}
 {{- define "user-service.database.secretPasswordKey" -}}
-{{- if include "user-service.database.existingSecret" . }}
-{{- if .Values.postgresql.enabled }}{{ .Values.postgresql.auth.existingSecretPasswordKey }}{{ else }}{{ .Values.externalDatabase.existingSecretPasswordKey }}{{ end }}
+{{- $mode := include "user-service.database.mode" . }}
+{{- if and (include "user-service.database.existingSecret" .) (ne $mode "cnpg") }}
+{{- if eq $mode "postgresql" }}{{ .Values.postgresql.auth.existingSecretPasswordKey }}{{ else }}{{ .Values.externalDatabase.existingSecretPasswordKey }}{{ end }}
 {{- else }}password{{ end }}
 {{- end }}
 
 {{/* Key of the app role's password inside that Secret. */}}
 {{- define "user-service.database.secretAppPasswordKey" -}}
+{{- $mode := include "user-service.database.mode" . }}
 {{- if include "user-service.database.existingSecret" . }}
-{{- if .Values.postgresql.enabled }}{{ .Values.postgresql.auth.existingSecretAppPasswordKey }}{{ else }}{{ .Values.externalDatabase.existingSecretAppPasswordKey }}{{ end }}
+{{- if eq $mode "postgresql" }}{{ .Values.postgresql.auth.existingSecretAppPasswordKey }}{{ else if eq $mode "cnpg" }}{{ .Values.cnpg.auth.existingSecretAppPasswordKey }}{{ else }}{{ .Values.externalDatabase.existingSecretAppPasswordKey }}{{ end }}
 {{- else }}app-password{{ end }}
+{{- end }}
+
+{{/* The template of the chart's own credentials Secret (the API pods' checksum annotation). */}}
+{{- define "user-service.database.secretTemplate" -}}
+{{- ternary "cnpg/secret.yaml" "postgresql/secret.yaml" (eq (include "user-service.database.mode" .) "cnpg") }}
 {{- end }}
 
 {{/* ---------- TLS to an external PostgreSQL (externalDatabase.tls) ---------- */}}

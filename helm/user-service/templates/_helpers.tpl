@@ -1,9 +1,10 @@
 {{/*
 Naming, labels, images and the pod pieces every part shares. Each part of the chart has one
 name, used alike for its values key, its folder under templates/, its component label and its
-helpers: api (the Deployment and what serves it, _api.tpl), metrics, migration (_migration.tpl),
-postgresql (the bundled server, _postgresql.tpl) and tests. "database" is whichever PostgreSQL
-the app uses, bundled or external (_database.tpl). Values are checked in one place,
+helpers: api (the Deployment and what serves it, _api.tpl), cnpg (a CloudNativePG Cluster and
+Pooler, _cnpg.tpl), metrics, migration (_migration.tpl), postgresql (the bundled server,
+_postgresql.tpl) and tests. "database" is whichever PostgreSQL the app uses, bundled,
+CloudNativePG or external (_database.tpl). Values are checked in one place,
 user-service.validateValues (_validate.tpl), so no define here fails.
 Each define is namespaced "user-service." so it cannot clash when this chart is a subchart.
 */}}

@@ -8,7 +8,7 @@ lint alike, and no other template fails, so this is the one message a user sees.
 */}}
 {{- define "user-service.validateValues" -}}
 {{- $problems := list }}
-{{- range $check := list "enabled" "autoscaling" "pdb" "gracePeriod" "connectionBudget" "ports" "database" "databaseTls" "migration" "networkPolicy" "images" "apiPods" "topologySpread" "podMetadata" "env" "metrics" "tracing" }}
+{{- range $check := list "enabled" "autoscaling" "pdb" "gracePeriod" "connectionBudget" "ports" "database" "cnpg" "databaseTls" "migration" "networkPolicy" "images" "apiPods" "topologySpread" "podMetadata" "env" "metrics" "tracing" }}
 {{- range splitList "\n" (include (printf "user-service.validateValues.%s" $check) $) }}
 {{- if trim . }}{{ $problems = append $problems (trim .) }}{{ end }}
 {{- end }}
@@ -56,13 +56,41 @@ replicaCount) plus the rolling update's maxSurge; each holds up to DB_POOL_MAX_S
 connections. With connectionBudget.reservedConnections kept free (superuser slots, the
 migration Job, psql sessions, monitoring) that must fit in the database's max_connections,
 or the last pods to scale up get "too many clients" errors under load.
+With the CloudNativePG Pooler in front, the pods' connections are PgBouncer's clients and
+PgBouncer opens the server connections, so there are two budgets: the clients must fit in
+pooler.instances x max_client_conn, and each PgBouncer opens at most default_pool_size (plus
+reserve_pool_size) server connections for the app's database and role, so
+pooler.instances x that + reservedConnections must fit in the Cluster's max_connections.
 */}}
 {{- define "user-service.validateValues.connectionBudget" -}}
 {{- $pods := ternary .Values.autoscaling.maxReplicas .Values.replicaCount .Values.autoscaling.enabled }}
-{{- $needed := add (mul (add $pods .Values.updateStrategy.maxSurge) .Values.config.dbPoolMaxSize) .Values.connectionBudget.reservedConnections }}
-{{- $max := include "user-service.database.maxConnections" . | int }}
+{{- $clients := mul (add $pods .Values.updateStrategy.maxSurge) .Values.config.dbPoolMaxSize }}
+{{- $reserved := int .Values.connectionBudget.reservedConnections }}
+{{- $maxRaw := include "user-service.database.maxConnections" . }}
+{{- $max := $maxRaw | int }}
+{{- $pooler := .Values.cnpg.pooler }}
+{{- if not (regexMatch "^[0-9]+$" $maxRaw) }}
+{{ printf "cnpg.postgresql.parameters.max_connections (%q) must be a whole number: the connection budget is checked against it" $maxRaw }}
+{{- else if and (eq (include "user-service.database.mode" .) "cnpg") $pooler.enabled }}
+{{- $reservePool := include "user-service.cnpg.poolerReservePoolSize" . }}
+{{- if not (regexMatch "^[0-9]+$" $reservePool) }}
+{{ printf "cnpg.pooler.parameters.reserve_pool_size (%q) must be a whole number: the connection budget counts it" $reservePool }}
+{{- else }}
+{{- $accepted := mul $pooler.instances $pooler.maxClientConn }}
+{{- if gt (int $clients) (int $accepted) }}
+{{ printf "pooler client budget exceeded: (pods %d + maxSurge %d) * dbPoolMaxSize %d = %d > cnpg.pooler.instances %d * cnpg.pooler.maxClientConn %d = %d; raise cnpg.pooler.maxClientConn or cnpg.pooler.instances, or lower autoscaling.maxReplicas or config.dbPoolMaxSize" (int $pods) (int .Values.updateStrategy.maxSurge) (int .Values.config.dbPoolMaxSize) (int $clients) (int $pooler.instances) (int $pooler.maxClientConn) (int $accepted) }}
+{{- end }}
+{{- $servers := add (mul $pooler.instances (add $pooler.defaultPoolSize ($reservePool | int))) $reserved }}
+{{- if gt (int $servers) $max }}
+{{ printf "pooler server budget exceeded: cnpg.pooler.instances %d * (cnpg.pooler.defaultPoolSize %d + reserve_pool_size %d) + connectionBudget.reservedConnections %d = %d > max_connections %d; lower cnpg.pooler.defaultPoolSize or cnpg.pooler.instances, or raise cnpg.postgresql.parameters.max_connections" (int $pooler.instances) (int $pooler.defaultPoolSize) ($reservePool | int) $reserved (int $servers) $max }}
+{{- end }}
+{{- end }}
+{{- else }}
+{{- $needed := add $clients $reserved }}
 {{- if gt (int $needed) $max }}
-{{ printf "connection budget exceeded: (pods %d + maxSurge %d) * dbPoolMaxSize %d + reservedConnections %d = %d > database max_connections %d; lower autoscaling.maxReplicas or config.dbPoolMaxSize, or raise max_connections" (int $pods) (int .Values.updateStrategy.maxSurge) (int .Values.config.dbPoolMaxSize) (int .Values.connectionBudget.reservedConnections) (int $needed) $max }}
+{{- $maxKey := get (dict "postgresql" "postgresql.maxConnections" "cnpg" "cnpg.postgresql.parameters.max_connections" "external" "externalDatabase.maxConnections") (include "user-service.database.mode" .) }}
+{{ printf "connection budget exceeded: (pods %d + maxSurge %d) * dbPoolMaxSize %d + reservedConnections %d = %d > database max_connections %d; lower autoscaling.maxReplicas or config.dbPoolMaxSize, or raise %s" (int $pods) (int .Values.updateStrategy.maxSurge) (int .Values.config.dbPoolMaxSize) $reserved (int $needed) $max $maxKey }}
+{{- end }}
 {{- end }}
 {{- end }}
 
@@ -73,7 +101,7 @@ or the last pods to scale up get "too many clients" errors under load.
 {{- end }}
 
 {{- define "user-service.validateValues.database" -}}
-{{- if not .Values.postgresql.enabled }}
+{{- if eq (include "user-service.database.mode" .) "external" }}
 {{- if not .Values.externalDatabase.host }}
 externalDatabase.host is required when postgresql.enabled=false
 {{- end }}
@@ -87,11 +115,51 @@ externalDatabase.existingSecret is required when postgresql.enabled=false (the c
 {{- end }}
 {{- end }}
 
+{{/*
+The CloudNativePG mode against the other two, and its own rules: synchronous standbys that
+exist, role names CloudNativePG does not reserve, PgBouncer settings in one place, and the
+external pooler setting where it means something.
+*/}}
+{{- define "user-service.validateValues.cnpg" -}}
+{{- $cnpg := .Values.cnpg }}
+{{- $ext := .Values.externalDatabase }}
+{{- if and $cnpg.enabled .Values.postgresql.enabled }}
+cnpg.enabled=true needs postgresql.enabled=false: the CloudNativePG Cluster replaces the bundled PostgreSQL StatefulSet, the chart renders one database (set postgresql.enabled=false)
+{{- end }}
+{{- if and $cnpg.pooler.enabled (not $cnpg.enabled) }}
+cnpg.pooler.enabled=true needs cnpg.enabled=true: the Pooler fronts the chart's CloudNativePG Cluster (for a PgBouncer of your own in front of an external database, set externalDatabase.transactionPooling)
+{{- end }}
+{{- if $cnpg.enabled }}
+{{- if and $cnpg.synchronous.enabled (gt (int $cnpg.synchronous.number) (sub (int $cnpg.instances) 1)) }}
+{{ printf "cnpg.synchronous.number (%d) must be at most cnpg.instances - 1 (%d standbys): commits would wait for standbys that do not exist" (int $cnpg.synchronous.number) (sub (int $cnpg.instances) 1) }}
+{{- end }}
+{{- range $key := list "username" "appUsername" }}
+{{- $role := index $cnpg.auth $key }}
+{{- if or (has $role (list "postgres" "streaming_replica")) (hasPrefix "cnpg_" $role) }}
+{{ printf "cnpg.auth.%s %q is a role CloudNativePG reserves (postgres, streaming_replica, cnpg_*): choose another name" $key $role }}
+{{- end }}
+{{- end }}
+{{- $own := include "user-service.cnpg.poolerOwnParameters" . | fromJsonArray }}
+{{- range $name, $_ := $cnpg.pooler.parameters }}
+{{- if has $name $own }}
+{{ printf "cnpg.pooler.parameters.%s is set by the chart: use cnpg.pooler.maxClientConn and cnpg.pooler.defaultPoolSize (pool_mode is always transaction)" $name }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if and (or $ext.transactionPooling $ext.migrationHost (not (kindIs "invalid" $ext.migrationPort))) (ne (include "user-service.database.mode" .) "external") }}
+externalDatabase.transactionPooling, migrationHost and migrationPort are for an external database (postgresql.enabled=false and cnpg.enabled=false); with CloudNativePG use cnpg.pooler.enabled
+{{- else if and $ext.transactionPooling .Values.migration.enabled (not $ext.migrationHost) }}
+externalDatabase.transactionPooling=true needs externalDatabase.migrationHost (the PostgreSQL server itself) while migration.enabled=true: the migration Job cannot run through a transaction-mode pooler (its advisory lock and DDL need one session; `migrate` refuses DB_TRANSACTION_POOLING)
+{{- end }}
+{{- end }}
+
 {{- define "user-service.validateValues.databaseTls" -}}
 {{- $tls := .Values.externalDatabase.tls }}
 {{- $bundles := compact (list $tls.caSecret.name $tls.caConfigMap.name $tls.caFile) }}
 {{- if and .Values.postgresql.enabled (or $tls.mode $bundles) }}
 externalDatabase.tls is for an external database (postgresql.enabled=false): the bundled PostgreSQL serves no TLS
+{{- else if and (eq (include "user-service.database.mode" .) "cnpg") (or $tls.mode $bundles) }}
+externalDatabase.tls is for an external database (cnpg.enabled=false): with CloudNativePG the chart sets no PGSSLMODE (the client's default, prefer, uses the Cluster's TLS without checking its certificate)
 {{- end }}
 {{- if gt (len $bundles) 1 }}
 externalDatabase.tls: set one of caSecret.name, caConfigMap.name and caFile, not several
@@ -205,7 +273,7 @@ YAML); extra annotations must not repeat one the chart sets on that pod (the lis
 of templates/api/deployment.yaml and templates/tests/pod.yaml).
 */}}
 {{- define "user-service.validateValues.podMetadata" -}}
-{{- $api := list "checksum/config" "checksum/postgresql-secret" "checksum/auth-secret" }}
+{{- $api := list "checksum/config" "checksum/postgresql-secret" "checksum/cnpg-secret" "checksum/auth-secret" }}
 {{- if .Values.metrics.scrapeAnnotations }}
 {{- $api = concat $api (list "prometheus.io/scrape" "prometheus.io/port" "prometheus.io/path") }}
 {{- end }}
