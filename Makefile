@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck install tools bench soak lock clean chart-readme monitoring mutation
+.PHONY: run test lint typecheck install tools bench soak lock clean chart-readme monitoring mutation failover
 
 # A virtualenv with exactly the hash-locked dev dependencies, rebuilt when the lock changes.
 $(STAMP): requirements/dev.txt pyproject.toml
@@ -73,6 +73,14 @@ bench: install
 ## SOAK_ARGS="--soak-minutes 3"
 soak: install
 	$(BIN)/python -m bench --soak $(SOAK_ARGS)
+
+## failover: the failover measured (tests/failover.py; needs pgbouncer): a primary SIGKILLed under
+## write load, its streaming standby promoted, PgBouncer moved to it; 5 rounds each of synchronous
+## and asynchronous replication, 30 s of load per round (the kill 10 s in), each round's figures
+## then their min/median/max; exits 1 if a round broke a promise. A short try:
+## FAILOVER_ARGS="--rounds 1 --before 4 --after 8"; see `python -m tests.failover --help`
+failover: install
+	$(BIN)/python -m tests.failover $(FAILOVER_ARGS)
 
 ## lock: re-resolve requirements/*.txt after changing dependencies in pyproject.toml
 lock: install

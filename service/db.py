@@ -36,16 +36,22 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.QueryCanceledError,  # statement_timeout
     asyncpg.AdminShutdownError,
     asyncpg.InterfaceError,  # connection closed underneath us, pool closing
+    # "cannot execute INSERT in a read-only transaction": in a failover the address reached a
+    # standby not yet promoted (an endpoint or DNS answer ahead of the promotion), or a demoted
+    # old primary. The service never asks for read-only transactions itself.
+    asyncpg.ReadOnlySQLTransactionError,
 )
 # The connection is gone: a terminated backend (AdminShutdownError is also a clean shutdown), a
 # crashed server, a reset socket, or asyncpg's protocol state errors that follow from those
-# ("cannot switch to state 12; another operation (2) is in progress").
+# ("cannot switch to state 12; another operation (2) is in progress"). Or it leads to a server
+# that is no primary (read-only): a new connection through the address may reach the one that is.
 LOST_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     asyncpg.PostgresConnectionError,
     asyncpg.AdminShutdownError,
     asyncpg.ConnectionDoesNotExistError,
     asyncpg.InternalClientError,
+    asyncpg.ReadOnlySQLTransactionError,
 )
 RELEASE_ERRORS: tuple[type[BaseException], ...] = (
     *TRANSIENT_ERRORS,
