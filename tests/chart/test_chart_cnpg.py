@@ -153,6 +153,10 @@ def test_the_pooler_fronts_the_cluster_in_transaction_mode(each_helm: Helm) -> N
         "max_client_conn": "400",
         "default_pool_size": "15",
         "max_prepared_statements": "100",
+        # The defaults the failover test measured (values.yaml).
+        "server_login_retry": "1",
+        "server_connect_timeout": "3",
+        "query_wait_timeout": "10",
     }
     (container,) = spec["template"]["spec"]["containers"]
     assert container["name"] == "pgbouncer"
