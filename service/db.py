@@ -99,6 +99,27 @@ def connect_kwargs(settings: Settings) -> dict[str, Any]:
     return kwargs
 
 
+class _PoolRetriesWithoutTraceback(logging.Filter):
+    """asyncpg's pool logs every failed attempt to reopen its minimum connections at WARNING
+    with a traceback (every 1, 2, 4 ... 60 s while the database is away): an outage, not a bug.
+    The same line with the reason (`error`) instead, as the service's own outage lines have."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        message = record.msg if isinstance(record.msg, str) else ""
+        if exc is not None and message.startswith("Failed to restore the pool connection"):
+            record.error = describe(exc)
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def quiet_pool_retries() -> None:
+    """Installs the filter above on asyncpg's pool logger, once."""
+    pool_logger = logging.getLogger("asyncpg.pool")
+    if not any(isinstance(f, _PoolRetriesWithoutTraceback) for f in pool_logger.filters):
+        pool_logger.addFilter(_PoolRetriesWithoutTraceback())
+
+
 class DatabaseUnreachable(Exception):
     """connect_with_retry gave up: its wait ran out while the database was still away."""
 
@@ -160,6 +181,7 @@ class Database:
         self.last_error: str | None = "not connected yet"
         self.connected = asyncio.Event()
         metrics.watch_pool(self._pool_sizes, settings.pool_max_size)
+        quiet_pool_retries()
 
     def _pool_sizes(self) -> tuple[int, int]:
         if self.pool is None:

@@ -128,6 +128,12 @@ async def test_database_lost_mid_run_fails_fast_then_recovers_without_a_restart(
     unavailable = service.messages("database unavailable")
     # Each 503 was logged once, carrying the id of the request it answered.
     assert sorted(x["request_id"] for x in unavailable) == sorted(f"out{n}" for n in range(8))
+    # An outage is no bug: no line of it carries a traceback, the pool's retries included.
+    assert [x for x in service.log_lines() if "exc_info" in x] == []
+    retries = [x for x in service.log_lines() if x["logger"] == "asyncpg.pool"]
+    assert retries, "the pool never retried its connection floor"
+    # ... each with its reason instead (the server shutting down, then refusing).
+    assert all(x.get("error") for x in retries), retries
     print(
         f"\noutage: /health 503 after {noticed_after:.2f} s (readiness stayed 200), "
         f"200 again {back_after:.2f} s after PostgreSQL restarted"
