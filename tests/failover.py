@@ -569,7 +569,10 @@ def run_round(config: Config, directory: Path) -> Round:
 def _spread(values: list[float]) -> str:
     if not values:
         return "-"
-    return f"min {min(values):.2f} / median {statistics.median(values):.2f} / max {max(values):.2f}"
+    # Counts as counts, seconds to the hundredth.
+    spec = ".0f" if all(float(v).is_integer() for v in values) else ".2f"
+    low, mid, high = min(values), statistics.median(values), max(values)
+    return f"min {low:{spec}} / median {mid:{spec}} / max {high:{spec}}"
 
 
 def _report(mode: Mode, rounds: list[Round]) -> None:
