@@ -360,7 +360,10 @@ def main(argv: list[str] | None = None) -> int:
         centre, args = OTHER, args[1:]
     elif args[:1] == ["--centre"] and len(args) > 1:
         centre, args = args[1], args[2:]
-    if len(args) != 1:
+    if args[:1] in (["-h"], ["--help"]):
+        print(__doc__)
+        return 0
+    if len(args) != 1 or not Path(args[0]).is_file():
         print(__doc__, file=sys.stderr)
         return 2
     lines = Path(args[0]).read_text().splitlines()
