@@ -28,6 +28,7 @@ from tests.helpers import REPO
 from .fake_apiserver import fake_apiserver
 from .render import CHART, NAMESPACE, Helm, Obj, Render, container_env, env_map
 from .test_chart_database import secret_object, server_render
+from .test_chart_topology import install_notes
 
 # scripts/ is no package (its scripts run standalone), so the validator is imported by path.
 sys.path.insert(0, str(REPO / "scripts"))
@@ -521,3 +522,16 @@ def test_rendered_resources_are_valid_for_cloudnativepgs_crds(
     values = yaml.safe_load(profile.read_text())
     for resource in custom_resources(each_helm.render(values)):
         assert schema_errors(resource, crd_schema(resource["kind"])) == [], resource["kind"]
+
+
+def test_notes_name_the_cluster_where_each_part_connects_and_the_owner_password(
+    tmp_path: Path,
+) -> None:
+    notes = install_notes(POOLED, tmp_path)
+    assert f"kubectl -n user-service get cluster {CLUSTER}" in notes
+    assert f"The API pods connect to {POOLER} (the Pooler: PgBouncer in transaction mode);" in notes
+    assert f"\nthe migration Job to {CLUSTER}-rw." in notes
+    assert f"get secret {SECRET} -o jsonpath='{{.data.password}}'" in notes
+    direct = install_notes(merged(CNPG, {"cnpg": {"auth": {"existingSecret": "mine"}}}), tmp_path)
+    assert f"The API pods connect to {CLUSTER}-rw;\nthe migration Job to {CLUSTER}-rw." in direct
+    assert "Owner password" not in direct

@@ -45,6 +45,8 @@ REPO_PAGES = {HOME, f"{HOME}/issues"}
 NOTES_WITH_EVERY_LINK = {
     "ingress": {"enabled": True},
     "metrics": {"serviceMonitor": {"enabled": True}},
+    "postgresql": {"enabled": False},
+    "cnpg": {"enabled": True},
 }
 
 
