@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import dataset, profile, report
-from bench.harness import MAIN_DATABASE, Run, profile_window, serving, wrk_load
+from bench.harness import MAIN_DATABASE, Load, Run, profile_window, serving, wrk_load
 from bench.server import Server, start_ceiling, uses_uvloop
 
 SCENARIOS = {
@@ -73,11 +73,7 @@ def measure_rounds(
                 if number == 0 and label == "baseline":
                     _ceiling(run, conns, users, uses_uvloop(server))
                 for key in scenarios:
-                    name, mode, path = SCENARIOS[key]
-                    load = wrk_load(
-                        run, server, connections=conns, mode=mode, path=path, max_id=users,
-                        label=f"v{number}x{index}{key}",
-                    )  # fmt: skip
+                    name, load = _scenario_load(run, server, key, users, f"v{number}x{index}{key}")
                     run.measure(
                         "compare", f"{label}|{name}", load,
                         connections=conns, database=MAIN_DATABASE, server=server,
@@ -94,15 +90,21 @@ def _profile(
     variant's median server CPU per request over every round."""
     conns = run.plan.connections[0]
     for key in scenarios:
-        name, mode, path = SCENARIOS[key]
-        load = wrk_load(
-            run, server, connections=conns, mode=mode, path=path, max_id=users,
-            label=f"p{index}{key}",
-        )  # fmt: skip
+        name, load = _scenario_load(run, server, key, users, f"p{index}{key}")
         found = profile_window(
             run, server, name, connections=conns, load=load, server_us=0.0, variant=label
         )
         run.profiles.append(found)
+
+
+def _scenario_load(run: Run, server: Server, key: str, users: int, label: str) -> tuple[str, Load]:
+    """A scenario's name and its wrk load at the run's top connection count."""
+    name, mode, path = SCENARIOS[key]
+    load = wrk_load(
+        run, server, connections=run.plan.connections[0], mode=mode, path=path, max_id=users,
+        label=label,
+    )  # fmt: skip
+    return name, load
 
 
 def priced(profiles: list[profile.Profile], summaries: list[Summary]) -> list[profile.Profile]:

@@ -13,6 +13,7 @@ against the CRDs' openAPIV3Schema, made strict as the API server's field validat
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -32,6 +33,7 @@ from .test_chart_topology import install_notes
 
 # scripts/ is no package (its scripts run standalone), so the validator is imported by path.
 sys.path.insert(0, str(REPO / "scripts"))
+import chart_helpers
 import validate_manifests
 
 pytestmark = pytest.mark.chart
@@ -54,15 +56,8 @@ CNPG_PROFILES = [p for p in PROFILES if p.name.startswith("cnpg")]
 
 
 def merged(*layers: Obj) -> Obj:
-    """Values layered as -f files are (nested dicts merged, later wins)."""
-    out: Obj = {}
-    for layer in layers:
-        for key, value in layer.items():
-            if isinstance(value, dict) and isinstance(out.get(key), dict):
-                out[key] = merged(out[key], value)
-            else:
-                out[key] = value
-    return out
+    """Values layered as -f files are (scripts/chart_helpers.py's merge, as Helm does it)."""
+    return functools.reduce(chart_helpers.merge, layers, {})
 
 
 def api_env(render: Render) -> dict[str, str]:
@@ -442,6 +437,16 @@ def test_the_ci_profiles_cover_both_kinds() -> None:
     assert kinds == {"Cluster", "Pooler"}
 
 
+def spoiled(resource: Obj, path: tuple[str, ...], wrong: Obj) -> Obj:
+    """A copy of `resource` with `wrong` written into the object at `path`."""
+    broken: Obj = json.loads(json.dumps(resource))
+    target = broken
+    for key in path:
+        target = target[key]
+    target.update(wrong)
+    return broken
+
+
 def test_our_schemas_are_strict(helm: Helm) -> None:
     render = helm.render(POOLED)
     cluster, pooler = render.one("Cluster"), render.one("Pooler")
@@ -454,23 +459,13 @@ def test_our_schemas_are_strict(helm: Helm) -> None:
         (("spec", "postgresql", "parameters"), {"max_connections": 100}),
         (("spec", "monitoring"), {"enablePodMonitor": "true"}),
     ):
-        broken = json.loads(json.dumps(cluster))
-        target = broken
-        for key in path:
-            target = target[key]
-        target.update(wrong)
-        assert schema_errors(broken, cluster_schema), (path, wrong)
+        assert schema_errors(spoiled(cluster, path, wrong), cluster_schema), (path, wrong)
     for path, wrong in (
         (("spec", "pgbouncer"), {"poolMode": "statement"}),
         (("spec",), {"type": "rx"}),
         (("spec", "pgbouncer", "parameters"), {"max_client_conn": 1000}),
     ):
-        broken = json.loads(json.dumps(pooler))
-        target = broken
-        for key in path:
-            target = target[key]
-        target.update(wrong)
-        assert schema_errors(broken, pooler_schema), (path, wrong)
+        assert schema_errors(spoiled(pooler, path, wrong), pooler_schema), (path, wrong)
     # validate_manifests (scripts/verify-chart.sh, step 3) routes both kinds to these schemas.
     for kind, schema in SCHEMAS.items():
         assert validate_manifests.CRD_SCHEMAS[("postgresql.cnpg.io/v1", kind)] == schema

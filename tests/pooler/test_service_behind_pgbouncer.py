@@ -20,8 +20,8 @@ import aiohttp
 import pytest
 
 from tests.helpers import WRITE_AUTH, Conn, base_environ
-from tests.procs import Service, ServiceGroup, clean_environ, run_cli
-from tests.test_timeouts import UNAVAILABLE, users_locked
+from tests.procs import ServiceGroup, clean_environ, run_cli
+from tests.test_timeouts import UNAVAILABLE, start, users_locked
 
 pytestmark = pytest.mark.slow
 
@@ -29,11 +29,6 @@ pytestmark = pytest.mark.slow
 LOAD_SECONDS = float(os.environ.get("LOAD_SECONDS", "60"))
 CLIENTS = 16
 STATEMENT_TIMEOUT = 0.5
-
-
-def start(services: ServiceGroup, url: str, **settings: str) -> Service:
-    env = base_environ(url, DB_TRANSACTION_POOLING="true", AUTH_DISABLED="false", **settings)
-    return services.start(clean_environ(**env))
 
 
 async def _one_client(
@@ -74,8 +69,7 @@ async def _one_client(
 async def test_a_minute_of_mixed_load_through_pgbouncer_has_no_5xx(
     services: ServiceGroup, pooled_url: str, db: Conn
 ) -> None:
-    service = start(services, pooled_url)
-    service.wait_ready()
+    service = start(services, pooled_url, DB_TRANSACTION_POOLING="true")
     statuses: Counter[str] = Counter()
     stop_at = time.monotonic() + LOAD_SECONDS
     await asyncio.gather(
@@ -105,10 +99,10 @@ async def test_statement_timeout_holds_without_a_session_setting(
     service = start(
         services,
         pooled_url,
+        DB_TRANSACTION_POOLING="true",
         DB_STATEMENT_TIMEOUT_SECONDS=str(STATEMENT_TIMEOUT),
         DB_REQUEST_TIMEOUT_SECONDS="10",
     )
-    service.wait_ready()
     timeout = aiohttp.ClientTimeout(total=15)
     async with aiohttp.ClientSession(service.base_url, headers=WRITE_AUTH, timeout=timeout) as http:
         async with users_locked(db):
