@@ -1,7 +1,7 @@
 """A real PgBouncer (Debian's `pgbouncer` package) in front of a local PostgreSQL, as a child:
 for the tests behind a pooler (tests/pooler, the failover test) and the benchmark's variant.
 
-Transaction pooling by default, as CloudNativePG's Pooler runs it. Clients authenticate the way
+Transaction pooling, as CloudNativePG's Pooler runs it. Clients authenticate the way
 that Pooler does: PgBouncer looks each role up in the server with auth_query, as `auth_user`,
 and logs in to the server with the client's own SCRAM keys. `point_at` moves it to another
 server (a config reload: what the failover test does when it promotes the standby).
@@ -41,9 +41,7 @@ class PgBouncer:
         *,
         auth_user: str,
         auth_password: str,
-        pool_mode: str = "transaction",
         default_pool_size: int = 20,
-        max_client_conn: int = 1000,
         extra: dict[str, str] | None = None,
     ) -> None:
         binary = find_pgbouncer()
@@ -58,9 +56,9 @@ class PgBouncer:
             "listen_addr": "127.0.0.1",
             "listen_port": str(self.port),
             "unix_socket_dir": "",
-            "pool_mode": pool_mode,
+            "pool_mode": "transaction",
             "default_pool_size": str(default_pool_size),
-            "max_client_conn": str(max_client_conn),
+            "max_client_conn": "1000",
             "auth_type": "scram-sha-256",
             "auth_file": str(self.root / "userlist.txt"),
             "auth_user": auth_user,

@@ -47,7 +47,7 @@ import asyncpg
 
 from service.devdb import EmbeddedPostgres
 from service.devpooler import PgBouncer
-from tests.conftest import migrate
+from service.migrations import AppRole, apply_migrations, load_migrations
 from tests.procs import Service, ServiceGroup, clean_environ
 
 Mode = Literal["sync", "async"]
@@ -265,19 +265,11 @@ def _spans(spans: list[tuple[float, float]]) -> str:
 # -- the servers -------------------------------------------------------------------------------
 
 
-def _sql_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 async def _prepare_primary(primary: EmbeddedPostgres, app_password: str) -> None:
-    await migrate(primary.dsn())
+    """The schema, and the app role the service connects as, as `migrate` makes them."""
     conn = await asyncpg.connect(primary.dsn())
     try:
-        await conn.execute(
-            f"CREATE ROLE {APP_ROLE} LOGIN PASSWORD {_sql_literal(app_password)};"
-            f"GRANT SELECT, INSERT, UPDATE, DELETE ON users TO {APP_ROLE};"
-            f"GRANT SELECT ON schema_migrations TO {APP_ROLE}"
-        )
+        await apply_migrations(conn, load_migrations(), AppRole(APP_ROLE, app_password))
     finally:
         await conn.close()
 
