@@ -73,7 +73,10 @@ def measure_rounds(
                 if number == 0 and label == "baseline":
                     _ceiling(run, conns, users, uses_uvloop(server))
                 for key in scenarios:
-                    name, load = _scenario_load(run, server, key, users, f"v{number}x{index}{key}")
+                    name, load = scenario_load(
+                        run, server, key, connections=conns, users=users,
+                        label=f"v{number}x{index}{key}",
+                    )  # fmt: skip
                     run.measure(
                         "compare", f"{label}|{name}", load,
                         connections=conns, database=MAIN_DATABASE, server=server,
@@ -90,20 +93,23 @@ def _profile(
     variant's median server CPU per request over every round."""
     conns = run.plan.connections[0]
     for key in scenarios:
-        name, load = _scenario_load(run, server, key, users, f"p{index}{key}")
+        name, load = scenario_load(
+            run, server, key, connections=conns, users=users, label=f"p{index}{key}"
+        )
         found = profile_window(
             run, server, name, connections=conns, load=load, server_us=0.0, variant=label
         )
         run.profiles.append(found)
 
 
-def _scenario_load(run: Run, server: Server, key: str, users: int, label: str) -> tuple[str, Load]:
-    """A scenario's name and its wrk load at the run's top connection count."""
+def scenario_load(
+    run: Run, server: Server, key: str, *, connections: int, users: int, label: str
+) -> tuple[str, Load]:
+    """A scenario's name (SCENARIOS) and its wrk load."""
     name, mode, path = SCENARIOS[key]
     load = wrk_load(
-        run, server, connections=run.plan.connections[0], mode=mode, path=path, max_id=users,
-        label=label,
-    )  # fmt: skip
+        run, server, connections=connections, mode=mode, path=path, max_id=users, label=label
+    )
     return name, load
 
 

@@ -139,7 +139,7 @@ def _service_scenarios(run: Run, seeded: dataset.Seeded) -> None:
             _profiles(run, seeded, service)
 
 
-# Profiled at the top connection count: the scenarios of the CPU targets.
+# Profiled at the top connection count: the scenarios of the CPU targets (compare.SCENARIOS).
 PROFILED = ("GET /users/{id}", "POST /users", "GET /users?limit=50")
 
 
@@ -147,18 +147,16 @@ def _profiles(run: Run, seeded: dataset.Seeded, service: Server) -> None:
     """A window of its own per scenario, py-spy recording the service while wrk drives it as the
     measured runs did; the shares are priced at the measured run's server CPU per request."""
     conns = max(run.plan.connections)
-    modes = {name: (mode, path) for name, mode, path in compare.SCENARIOS.values()}
-    for name in PROFILED:
-        mode, path = modes[name]
+    keys = {name: key for key, (name, _, _) in compare.SCENARIOS.items()}
+    for index, name in enumerate(PROFILED):
+        _, load = compare.scenario_load(
+            run, service, keys[name], connections=conns, users=seeded.users, label=f"p{index}"
+        )
         measured = next(
             r
             for r in run.rows
             if r.group == "service" and r.name == name and r.connections == conns
         )
-        load = wrk_load(
-            run, service, connections=conns, mode=mode, path=path, max_id=seeded.users,
-            label=f"p{PROFILED.index(name)}",
-        )  # fmt: skip
         profiled = profile_window(
             run, service, name, connections=conns, load=load,
             server_us=report.cpu_per_request(measured),
